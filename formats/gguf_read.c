@@ -1,0 +1,1 @@
+/* gguf_read.c: not written yet */

@@ -1,0 +1,1 @@
+/* hfconfig.c: not written yet */

@@ -1,0 +1,1 @@
+/* safetensors.c: not written yet */

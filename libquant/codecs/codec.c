@@ -1,0 +1,1 @@
+/* codec.c: not written yet */

@@ -1,0 +1,1 @@
+/* iq4.c: not written yet */

@@ -1,0 +1,1 @@
+/* kquants.c: not written yet */

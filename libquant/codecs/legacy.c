@@ -1,0 +1,1 @@
+/* legacy.c: not written yet */

@@ -1,0 +1,55 @@
+/* internal.h — helpers shared inside libquant (not installed). */
+#ifndef LQ_INTERNAL_H
+#define LQ_INTERNAL_H
+
+#include "libquant.h"
+
+#include <stdarg.h>
+
+/* Functions compiled for host and device: per-block codec math is written once. */
+#if defined(__CUDACC__)
+#define LQ_HD __host__ __device__
+#else
+#define LQ_HD
+#endif
+
+#if defined(__cplusplus)
+#define LQ_RESTRICT __restrict__
+#define LQ_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define LQ_RESTRICT restrict
+#define LQ_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+#if defined(__GNUC__)
+#define LQ_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LQ_PRINTF(a, b)
+#endif
+
+/* Records an error (err may be NULL) and returns code, so callers can write
+ *   return lq_fail(err, LQ_ERR_FORMAT, "%s: tensor '%s': offset beyond end of file", path, name); */
+lq_status lq_fail(lq_error *err, lq_status code, const char *fmt, ...) LQ_PRINTF(3, 4);
+lq_status lq_vfail(lq_error *err, lq_status code, const char *fmt, va_list ap);
+/* Prefixes an existing error message with more context ("while X: <old message>"). */
+lq_status lq_fail_wrap(lq_error *err, const char *fmt, ...) LQ_PRINTF(2, 3);
+
+/* Overflow-checked size arithmetic: return false on overflow. */
+static inline bool lq_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool lq_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline uint64_t lq_pad_u64(uint64_t x, uint64_t align) {
+    return (x + align - 1) / align * align;
+}
+
+/* malloc wrappers that record LQ_ERR_NOMEM with context. */
+void *lq_malloc(size_t n, lq_error *err, const char *what);
+void *lq_calloc(size_t n, size_t size, lq_error *err, const char *what);
+
+/* Set once by a tool's signal handler; long loops poll it and stop with LQ_ERR_INTERRUPTED. */
+extern volatile int lq_interrupted;
+
+#endif

@@ -1,0 +1,489 @@
+/*
+ * libquant.h — the one public header of libquant.
+ *
+ * Flow: checkpoint (formats: GGUF, safetensors, HF config) → model view → calibration
+ * statistics → pass (RTN, GPTQ, AWQ, SmoothQuant) → block codec → GGUF writer.
+ *
+ * Conventions
+ *  - Every fallible function returns an lq_status (LQ_OK == 0) and, on failure, fills the
+ *    caller's lq_error with a one-line message naming the file/tensor/position. Nothing in the
+ *    library prints or calls exit().
+ *  - Shapes follow GGUF: ne[0] is the contiguous (innermost) dimension, i.e. a row.
+ *  - Type ids are ggml's type ids, so they can be written to GGUF as they are.
+ */
+#ifndef LIBQUANT_H
+#define LIBQUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LQ_VERSION_MAJOR 0
+#define LQ_VERSION_MINOR 1
+#define LQ_VERSION_PATCH 0
+#define LQ_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------------------------
+ * Errors
+ * ---------------------------------------------------------------------------------------- */
+typedef enum lq_status {
+    LQ_OK = 0,
+    LQ_ERR_INVALID = 1,     /* bad argument from the caller (wrong shape, bad option) */
+    LQ_ERR_IO = 2,          /* open/read/write/rename/fsync failed */
+    LQ_ERR_FORMAT = 3,      /* malformed input file (truncated, lying header, bad JSON) */
+    LQ_ERR_UNSUPPORTED = 4, /* valid but not supported (architecture, dtype, option) */
+    LQ_ERR_NOMEM = 5,
+    LQ_ERR_NUMERIC = 6,     /* NaN/Inf in data, non-finite result */
+    LQ_ERR_INTERRUPTED = 7, /* SIGINT/SIGTERM observed */
+} lq_status;
+
+#define LQ_ERROR_MSG_MAX 1024
+typedef struct lq_error {
+    lq_status code;
+    char msg[LQ_ERROR_MSG_MAX];
+} lq_error;
+
+/* Short name of a status ("format error", ...). */
+const char *lq_status_name(lq_status s);
+/* Clears an error record (code = LQ_OK, empty message). */
+void lq_error_clear(lq_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Build information
+ * ---------------------------------------------------------------------------------------- */
+const char *lq_version(void);
+/* Human-readable list of compiled-in features, e.g. "cuda=yes blas=openblas simd=avx512". */
+const char *lq_build_features(void);
+/* Best SIMD level usable on this CPU at run time: "scalar", "avx2", "avx512", "avx512vnni". */
+const char *lq_cpu_simd_level(void);
+
+/* CUDA devices visible to this build (0 when built without CUDA or none present). */
+int lq_cuda_device_count(void);
+const char *lq_cuda_device_name(int index);
+
+/* ------------------------------------------------------------------------------------------
+ * Tensor types (ggml type ids) and their traits
+ * ---------------------------------------------------------------------------------------- */
+typedef enum lq_type {
+    LQ_TYPE_F32 = 0,
+    LQ_TYPE_F16 = 1,
+    LQ_TYPE_Q4_0 = 2,
+    LQ_TYPE_Q4_1 = 3,
+    LQ_TYPE_Q5_0 = 6,
+    LQ_TYPE_Q5_1 = 7,
+    LQ_TYPE_Q8_0 = 8,
+    LQ_TYPE_Q8_1 = 9,
+    LQ_TYPE_Q2_K = 10,
+    LQ_TYPE_Q3_K = 11,
+    LQ_TYPE_Q4_K = 12,
+    LQ_TYPE_Q5_K = 13,
+    LQ_TYPE_Q6_K = 14,
+    LQ_TYPE_Q8_K = 15,
+    LQ_TYPE_IQ2_XXS = 16,
+    LQ_TYPE_IQ2_XS = 17,
+    LQ_TYPE_IQ3_XXS = 18,
+    LQ_TYPE_IQ1_S = 19,
+    LQ_TYPE_IQ4_NL = 20,
+    LQ_TYPE_IQ3_S = 21,
+    LQ_TYPE_IQ2_S = 22,
+    LQ_TYPE_IQ4_XS = 23,
+    LQ_TYPE_I8 = 24,
+    LQ_TYPE_I16 = 25,
+    LQ_TYPE_I32 = 26,
+    LQ_TYPE_I64 = 27,
+    LQ_TYPE_F64 = 28,
+    LQ_TYPE_IQ1_M = 29,
+    LQ_TYPE_BF16 = 30,
+    LQ_TYPE_TQ1_0 = 34,
+    LQ_TYPE_TQ2_0 = 35,
+    LQ_TYPE_COUNT = 39
+} lq_type;
+
+typedef struct lq_type_traits {
+    const char *name;   /* ggml's name: "f32", "q4_0", "q4_K", "iq4_xs", ... */
+    int id;             /* == the lq_type value */
+    int block_size;     /* elements per block (1 for plain types) */
+    size_t block_bytes; /* bytes per block */
+    double bpw;         /* bits per weight = 8 * block_bytes / block_size */
+    bool is_quantized;  /* block format */
+    bool has_codec;     /* libquant can encode and decode it */
+    bool activation_only; /* Q8_1, Q8_K: never stored in files */
+} lq_type_traits;
+
+/* NULL for ids that are not a valid (known, non-removed) ggml type. */
+const lq_type_traits *lq_type_get(int type_id);
+/* Case-insensitive lookup by ggml name ("Q4_K", "q4_k", "F16"); -1 if unknown. */
+int lq_type_from_name(const char *name);
+/* Bytes of one row of n_per_row elements; 0 if n_per_row is not a multiple of the block size
+ * or the type is unknown. */
+size_t lq_row_size(lq_type type, int64_t n_per_row);
+
+/* ------------------------------------------------------------------------------------------
+ * Half-precision conversion (round to nearest even; scalar reference + F16C/AVX-512 paths
+ * picked at run time)
+ * ---------------------------------------------------------------------------------------- */
+uint16_t lq_fp32_to_fp16(float f);
+float lq_fp16_to_fp32(uint16_t h);
+uint16_t lq_fp32_to_bf16(float f);
+float lq_bf16_to_fp32(uint16_t h);
+void lq_convert_fp16_to_fp32(const uint16_t *src, float *dst, size_t n);
+void lq_convert_fp32_to_fp16(const float *src, uint16_t *dst, size_t n);
+void lq_convert_bf16_to_fp32(const uint16_t *src, float *dst, size_t n);
+void lq_convert_fp32_to_bf16(const float *src, uint16_t *dst, size_t n);
+
+/* ------------------------------------------------------------------------------------------
+ * GGUF v3 reader (mmapped; every count, length and offset validated against the file size)
+ * ---------------------------------------------------------------------------------------- */
+typedef enum lq_gguf_type {
+    LQ_GGUF_UINT8 = 0,
+    LQ_GGUF_INT8 = 1,
+    LQ_GGUF_UINT16 = 2,
+    LQ_GGUF_INT16 = 3,
+    LQ_GGUF_UINT32 = 4,
+    LQ_GGUF_INT32 = 5,
+    LQ_GGUF_FLOAT32 = 6,
+    LQ_GGUF_BOOL = 7,
+    LQ_GGUF_STRING = 8,
+    LQ_GGUF_ARRAY = 9,
+    LQ_GGUF_UINT64 = 10,
+    LQ_GGUF_INT64 = 11,
+    LQ_GGUF_FLOAT64 = 12,
+    LQ_GGUF_TYPE_COUNT = 13
+} lq_gguf_type;
+
+#define LQ_GGUF_DEFAULT_ALIGNMENT 32
+#define LQ_MAX_DIMS 4
+#define LQ_MAX_NAME 64 /* GGML_MAX_NAME: names are < 64 bytes */
+
+typedef struct lq_str {
+    const char *ptr; /* not NUL-terminated when it points into a mapped file */
+    uint64_t len;
+} lq_str;
+
+typedef struct lq_gguf lq_gguf;
+
+typedef struct lq_gguf_tensor_info {
+    char name[LQ_MAX_NAME]; /* NUL-terminated copy */
+    uint32_t n_dims;
+    int64_t ne[LQ_MAX_DIMS]; /* trailing dims are 1 */
+    lq_type type;
+    uint64_t offset;  /* relative to the data section */
+    uint64_t nbytes;
+    const void *data; /* into the mapping */
+} lq_gguf_tensor_info;
+
+lq_status lq_gguf_open(const char *path, lq_gguf **out, lq_error *err);
+/* Parses a GGUF image held in memory (not copied; must outlive the handle). Used by fuzzers. */
+lq_status lq_gguf_open_memory(const void *data, size_t size, const char *name, lq_gguf **out,
+                              lq_error *err);
+void lq_gguf_close(lq_gguf *g);
+
+const char *lq_gguf_path(const lq_gguf *g);
+uint32_t lq_gguf_version(const lq_gguf *g);
+uint32_t lq_gguf_alignment(const lq_gguf *g);
+uint64_t lq_gguf_data_offset(const lq_gguf *g); /* file offset of the data section */
+uint64_t lq_gguf_file_size(const lq_gguf *g);
+
+int64_t lq_gguf_n_kv(const lq_gguf *g);
+int64_t lq_gguf_find_key(const lq_gguf *g, const char *key); /* -1 if absent */
+lq_str lq_gguf_key(const lq_gguf *g, int64_t i);
+lq_gguf_type lq_gguf_kv_type(const lq_gguf *g, int64_t i);
+/* For arrays: element type and count (LQ_GGUF_TYPE_COUNT / 0 for non-arrays). */
+lq_gguf_type lq_gguf_arr_type(const lq_gguf *g, int64_t i);
+uint64_t lq_gguf_arr_n(const lq_gguf *g, int64_t i);
+/* Raw little-endian element data of a scalar or a non-string array (NULL for strings). */
+const void *lq_gguf_kv_data(const lq_gguf *g, int64_t i);
+/* String value of a STRING kv, or element j of a string array. */
+lq_str lq_gguf_get_str(const lq_gguf *g, int64_t i);
+lq_str lq_gguf_arr_str(const lq_gguf *g, int64_t i, uint64_t j);
+/* Typed scalar getters; each widens any integer/float/bool scalar that fits and returns
+ * LQ_ERR_FORMAT (with a message naming the key) when the kv has another type. */
+lq_status lq_gguf_get_u64(const lq_gguf *g, int64_t i, uint64_t *v, lq_error *err);
+lq_status lq_gguf_get_i64(const lq_gguf *g, int64_t i, int64_t *v, lq_error *err);
+lq_status lq_gguf_get_f64(const lq_gguf *g, int64_t i, double *v, lq_error *err);
+lq_status lq_gguf_get_bool(const lq_gguf *g, int64_t i, bool *v, lq_error *err);
+/* Size in bytes of one value of a scalar gguf type (0 for STRING/ARRAY). */
+size_t lq_gguf_type_size(lq_gguf_type t);
+const char *lq_gguf_type_name(lq_gguf_type t);
+
+int64_t lq_gguf_n_tensors(const lq_gguf *g);
+const lq_gguf_tensor_info *lq_gguf_tensor(const lq_gguf *g, int64_t i);
+int64_t lq_gguf_find_tensor(const lq_gguf *g, const char *name); /* -1 if absent */
+
+/* ------------------------------------------------------------------------------------------
+ * GGUF v3 writer: metadata in memory, tensor data streamed in info order, written to a
+ * temporary file in the destination directory, fsynced and renamed by lq_gguf_writer_finish.
+ * ---------------------------------------------------------------------------------------- */
+typedef struct lq_gguf_writer lq_gguf_writer;
+
+lq_status lq_gguf_writer_open(const char *path, lq_gguf_writer **out, lq_error *err);
+/* Setting a key twice replaces its value (order of first insertion is kept). */
+lq_status lq_gguf_writer_set_scalar(lq_gguf_writer *w, const char *key, lq_gguf_type type,
+                                    const void *value, lq_error *err);
+lq_status lq_gguf_writer_set_u32(lq_gguf_writer *w, const char *key, uint32_t v, lq_error *err);
+lq_status lq_gguf_writer_set_f32(lq_gguf_writer *w, const char *key, float v, lq_error *err);
+lq_status lq_gguf_writer_set_bool(lq_gguf_writer *w, const char *key, bool v, lq_error *err);
+lq_status lq_gguf_writer_set_str(lq_gguf_writer *w, const char *key, const char *s, uint64_t len,
+                                 lq_error *err);
+/* Array of scalar elements (little-endian, elem_type size each). */
+lq_status lq_gguf_writer_set_arr(lq_gguf_writer *w, const char *key, lq_gguf_type elem_type,
+                                 const void *data, uint64_t n, lq_error *err);
+lq_status lq_gguf_writer_set_arr_str(lq_gguf_writer *w, const char *key, const lq_str *strs,
+                                     uint64_t n, lq_error *err);
+/* Copies kv i of a reader (any type) under its own key. */
+lq_status lq_gguf_writer_copy_kv(lq_gguf_writer *w, const lq_gguf *src, int64_t i, lq_error *err);
+lq_status lq_gguf_writer_remove_key(lq_gguf_writer *w, const char *key);
+/* Declares a tensor; offsets follow declaration order. */
+lq_status lq_gguf_writer_add_tensor(lq_gguf_writer *w, const char *name, uint32_t n_dims,
+                                    const int64_t *ne, lq_type type, lq_error *err);
+/* Appends bytes of the current tensor (tensors in declaration order; a tensor may be written in
+ * several pieces; when its byte count is reached the writer pads and moves to the next). The
+ * header is written on the first call. */
+lq_status lq_gguf_writer_write(lq_gguf_writer *w, const void *data, size_t n, lq_error *err);
+/* Checks every tensor was written completely, fsyncs, renames into place, frees w. */
+lq_status lq_gguf_writer_finish(lq_gguf_writer *w, lq_error *err);
+/* Removes the temporary file and frees w (safe on NULL). */
+void lq_gguf_writer_abort(lq_gguf_writer *w);
+
+/* ------------------------------------------------------------------------------------------
+ * safetensors (single file or sharded via model.safetensors.index.json; mmapped)
+ * ---------------------------------------------------------------------------------------- */
+typedef struct lq_safetensors lq_safetensors;
+
+typedef struct lq_st_tensor {
+    const char *name;      /* NUL-terminated, owned by the handle */
+    const char *file;      /* shard path it lives in */
+    lq_type type;          /* F32, F16 or BF16 */
+    uint32_t n_dims;
+    int64_t shape[LQ_MAX_DIMS]; /* safetensors (row-major, outermost first) order */
+    uint64_t nbytes;
+    const void *data;
+} lq_st_tensor;
+
+/* path: a .safetensors file, an index .json, or a directory holding either. */
+lq_status lq_safetensors_open(const char *path, lq_safetensors **out, lq_error *err);
+lq_status lq_safetensors_open_memory(const void *data, size_t size, const char *name,
+                                     lq_safetensors **out, lq_error *err);
+void lq_safetensors_close(lq_safetensors *st);
+int64_t lq_safetensors_n_tensors(const lq_safetensors *st);
+const lq_st_tensor *lq_safetensors_tensor(const lq_safetensors *st, int64_t i);
+const lq_st_tensor *lq_safetensors_find(const lq_safetensors *st, const char *name);
+/* __metadata__ entries (string → string) of the first shard; NULL when absent. */
+int64_t lq_safetensors_n_metadata(const lq_safetensors *st);
+const char *lq_safetensors_metadata_key(const lq_safetensors *st, int64_t i);
+const char *lq_safetensors_metadata_value(const lq_safetensors *st, int64_t i);
+
+/* ------------------------------------------------------------------------------------------
+ * Model description (architecture + hyperparameters), from HF config.json or GGUF keys
+ * ---------------------------------------------------------------------------------------- */
+typedef enum lq_arch { LQ_ARCH_LLAMA = 0, LQ_ARCH_MISTRAL = 1, LQ_ARCH_QWEN2 = 2 } lq_arch;
+typedef enum lq_rope_scaling { LQ_ROPE_SCALING_NONE = 0, LQ_ROPE_SCALING_LLAMA3 = 1 } lq_rope_scaling;
+/* How Q/K output rows are ordered for RoPE: HF "rotate-half" (pairs i, i+hd/2) or GGUF/Meta
+ * interleaved (pairs 2i, 2i+1). */
+typedef enum lq_rope_layout { LQ_ROPE_HALVES = 0, LQ_ROPE_INTERLEAVED = 1 } lq_rope_layout;
+
+typedef struct lq_hparams {
+    lq_arch arch;
+    char arch_name[32];    /* "llama", "mistral", "qwen2" as given by the source */
+    int64_t n_vocab;
+    int64_t n_embd;        /* hidden_size */
+    int64_t n_layer;
+    int64_t n_head;
+    int64_t n_head_kv;
+    int64_t head_dim;
+    int64_t n_ff;          /* intermediate_size */
+    int64_t n_ctx_train;   /* max_position_embeddings */
+    float rope_theta;
+    float rms_eps;
+    lq_rope_scaling rope_scaling;
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int64_t rope_orig_ctx;
+    bool tie_embeddings;
+    bool attn_bias;        /* q/k/v biases (qwen2) */
+    bool attn_out_bias;
+    bool mlp_bias;
+    int64_t sliding_window; /* mistral; 0 = none */
+    int64_t bos_token_id, eos_token_id; /* -1 when unknown */
+} lq_hparams;
+
+/* Parses a config.json text (name is used in messages). */
+lq_status lq_hparams_from_config_json(const char *json, size_t len, const char *name,
+                                      lq_hparams *hp, lq_error *err);
+lq_status lq_hparams_from_gguf(const lq_gguf *g, lq_hparams *hp, lq_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Model view: a checkpoint (HF directory or GGUF file) seen as canonical GGUF-named tensors
+ * (token_embd.weight, blk.N.attn_q.weight, ...) with GGUF ne order, mmapped, never copied.
+ * ---------------------------------------------------------------------------------------- */
+typedef struct lq_model lq_model;
+
+typedef struct lq_tensor {
+    char name[LQ_MAX_NAME];     /* canonical GGUF name */
+    const char *source_name;    /* name in the source file (HF name for safetensors) */
+    const char *file;           /* file the bytes live in */
+    lq_type type;
+    uint32_t n_dims;
+    int64_t ne[LQ_MAX_DIMS];    /* GGUF order: ne[0] = row length */
+    uint64_t nbytes;
+    const void *data;
+    int layer;                  /* block index for blk.N.*, else -1 */
+} lq_tensor;
+
+typedef enum lq_model_source { LQ_SOURCE_HF = 0, LQ_SOURCE_GGUF = 1 } lq_model_source;
+
+lq_status lq_model_open(const char *path, lq_model **out, lq_error *err);
+void lq_model_close(lq_model *m);
+lq_model_source lq_model_source_kind(const lq_model *m);
+const char *lq_model_path(const lq_model *m);
+const lq_hparams *lq_model_hparams(const lq_model *m);
+/* Q/K rows as stored in the source: LQ_ROPE_HALVES for HF, LQ_ROPE_INTERLEAVED for GGUF. */
+lq_rope_layout lq_model_rope_layout(const lq_model *m);
+int64_t lq_model_n_tensors(const lq_model *m);
+const lq_tensor *lq_model_tensor(const lq_model *m, int64_t i);
+const lq_tensor *lq_model_find(const lq_model *m, const char *name);
+const lq_gguf *lq_model_gguf(const lq_model *m);                /* NULL for HF */
+const lq_safetensors *lq_model_safetensors(const lq_model *m);  /* NULL for GGUF */
+/* tokenizer.json path of an HF directory (NULL when absent or for GGUF). */
+const char *lq_model_tokenizer_json(const lq_model *m);
+
+/* Maps an HF tensor name to its canonical GGUF name; LQ_ERR_UNSUPPORTED for unknown names. */
+lq_status lq_hf_to_gguf_name(const char *hf_name, char out[LQ_MAX_NAME], lq_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Block codecs. One implementation per format, shared by the row quantizers, GPTQ and the
+ * CUDA kernels: fit (block parameters from values + importance), round (values → integer
+ * codes on that fixed grid), encode (codes + parameters → block bytes), decode.
+ * ---------------------------------------------------------------------------------------- */
+
+/* Parameters of one block (legacy formats, IQ4_NL: 32 elements) or super-block (K-quants,
+ * IQ4_XS: 256 elements) after fitting. Holds both the values the reference encoder keeps
+ * using (unrounded float scale and its inverse) and what is stored (fp16 bits, 6-bit codes). */
+#define LQ_GRID_MAX_SUB 16
+typedef struct lq_grid {
+    int type;            /* lq_type */
+    int n;               /* elements covered: block_size of the type */
+    int n_sub;           /* sub-blocks with their own scale (1 for legacy formats) */
+    int sub_size;        /* elements per sub-block */
+    int qmin, qmax;      /* code range produced by round() */
+    /* Effective dequantization per sub-block: x ≈ scale[s] * value(code) - min[s], where
+     * value(code) is the code itself, or the IQ4 codebook entry for IQ4 types. */
+    float scale[LQ_GRID_MAX_SUB];
+    float min[LQ_GRID_MAX_SUB];
+    /* Encoder state (meaning is per format; see libquant/codecs/). */
+    float d, dmin, id;
+    uint16_t d_bits, dmin_bits;      /* fp16 bits as stored */
+    uint8_t sc[LQ_GRID_MAX_SUB];     /* stored sub-block scale codes */
+    uint8_t mn[LQ_GRID_MAX_SUB];     /* stored sub-block min codes */
+    int8_t sc_signed[LQ_GRID_MAX_SUB]; /* Q6_K int8 scales, Q3_K signed scales */
+} lq_grid;
+
+/* Fits the grid of one block/super-block. x: grid->n values. importance: per-element importance
+ * (imatrix column values) or NULL; sigma2: mean square of the whole row (used by the imatrix
+ * weightings as llama.cpp does). Returns LQ_ERR_UNSUPPORTED for types without a codec. */
+lq_status lq_grid_fit(lq_type type, const float *x, const float *importance, float sigma2,
+                      lq_grid *grid);
+/* Rounds n values starting at element 'first' of the block onto the fixed grid (the
+ * same rounding the reference encoder performs after fitting). */
+void lq_grid_round(const lq_grid *grid, const float *x, int first, int n, int32_t *codes);
+/* The dequantized value of code 'code' at element e of the block. */
+float lq_grid_value(const lq_grid *grid, int e, int32_t code);
+/* Packs codes (grid->n of them) with the grid's parameters into one block. */
+void lq_grid_encode(const lq_grid *grid, const int32_t *codes, void *block);
+
+/* Quantizes n_rows rows of n_per_row floats. importance: n_per_row per-column weights (the
+ * imatrix row) or NULL. Rejects NaN/Inf with an error naming row and column. */
+lq_status lq_quantize_rows(lq_type type, const float *src, void *dst, int64_t n_rows,
+                           int64_t n_per_row, const float *importance, lq_error *err);
+/* Same, rows split over n_threads (0 = all cores); output identical to single-threaded. */
+lq_status lq_quantize_rows_mt(lq_type type, const float *src, void *dst, int64_t n_rows,
+                              int64_t n_per_row, const float *importance, int n_threads,
+                              lq_error *err);
+lq_status lq_dequantize_rows(lq_type type, const void *src, float *dst, int64_t n_rows,
+                             int64_t n_per_row, lq_error *err);
+
+/* Error helpers over a row: weighted MSE (weights NULL = plain MSE) and max |a-b|. */
+double lq_row_mse(const float *a, const float *b, int64_t n, const float *weights);
+double lq_row_max_err(const float *a, const float *b, int64_t n);
+
+/* ------------------------------------------------------------------------------------------
+ * CPU kernels (runtime-dispatched: scalar reference, AVX2, AVX-512/VNNI)
+ * ---------------------------------------------------------------------------------------- */
+typedef enum lq_simd { LQ_SIMD_SCALAR = 0, LQ_SIMD_AVX2 = 1, LQ_SIMD_AVX512 = 2 } lq_simd;
+/* Force a SIMD level (tests compare every path with the scalar reference); levels above what
+ * the CPU supports are clamped. Returns the level in effect. */
+lq_simd lq_kernels_set_simd(lq_simd level);
+lq_simd lq_kernels_simd(void);
+/* Dequantize one row of any codec type (and F32/F16/BF16) to floats. */
+void lq_kernel_dequant_row(lq_type type, const void *src, float *dst, int64_t n);
+/* Dot product of one quantized row with float activations. */
+float lq_kernel_dot_f32(lq_type type, const void *row, const float *x, int64_t n);
+/* The activation type a weight type is multiplied with (Q8_0 for legacy/IQ4_NL, Q8_K for
+ * K-quants/IQ4_XS), as llama.cpp pairs them. */
+lq_type lq_kernel_vec_dot_type(lq_type type);
+/* Quantizes activations to that vec-dot type (n multiple of its block size). */
+void lq_kernel_quantize_act(lq_type act_type, const float *x, void *dst, int64_t n);
+/* Dot product of a quantized weight row with quantized activations (llama.cpp's vec_dot). */
+float lq_kernel_dot_q(lq_type type, const void *row, const void *act, int64_t n);
+
+/* ------------------------------------------------------------------------------------------
+ * Thread pool (row-parallel work); deterministic: work is split by index, not by timing.
+ * ---------------------------------------------------------------------------------------- */
+typedef void (*lq_parallel_fn)(void *ctx, int64_t begin, int64_t end, int thread_index);
+int lq_n_cpus(void);
+/* Runs fn over [0, n) split into contiguous chunks on n_threads threads (0 = all cores). */
+void lq_parallel_for(int64_t n, int n_threads, lq_parallel_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------------------------------
+ * Tokenizers (SentencePiece-style BPE and byte-level BPE), from GGUF keys or tokenizer.json
+ * ---------------------------------------------------------------------------------------- */
+typedef struct lq_tokenizer lq_tokenizer;
+
+lq_status lq_tokenizer_from_gguf(const lq_gguf *g, lq_tokenizer **out, lq_error *err);
+lq_status lq_tokenizer_from_json(const char *tokenizer_json_path, lq_tokenizer **out,
+                                 lq_error *err);
+void lq_tokenizer_free(lq_tokenizer *t);
+int64_t lq_tokenizer_n_vocab(const lq_tokenizer *t);
+int32_t lq_tokenizer_bos(const lq_tokenizer *t); /* -1 if none */
+int32_t lq_tokenizer_eos(const lq_tokenizer *t);
+bool lq_tokenizer_add_bos(const lq_tokenizer *t);
+/* Tokenizes text[0..len). add_special: prepend BOS when the vocabulary asks for it;
+ * parse_special: recognise control tokens in the text. *out is malloc'd. */
+lq_status lq_tokenize(const lq_tokenizer *t, const char *text, size_t len, bool add_special,
+                      bool parse_special, int32_t **out, int64_t *n_out, lq_error *err);
+/* The text of one token as it appears in output (bytes; not NUL-terminated). */
+lq_str lq_token_piece(const lq_tokenizer *t, int32_t id);
+
+/* ------------------------------------------------------------------------------------------
+ * Reference runtime (Llama family): see libquant/runtime/
+ * ---------------------------------------------------------------------------------------- */
+typedef struct lq_runtime lq_runtime;
+typedef struct lq_runtime_opts {
+    int n_threads;   /* 0 = all cores */
+    int n_ctx;       /* KV-cache capacity in tokens */
+    int n_batch;     /* tokens per prompt-processing batch */
+} lq_runtime_opts;
+
+/* Called with the input of each linear layer (before the matmul) when set: name is the
+ * weight's canonical name, x is n_tokens × n_in row-major. */
+typedef void (*lq_linear_hook)(void *ctx, const char *weight_name, const float *x,
+                               int64_t n_tokens, int64_t n_in);
+
+lq_status lq_runtime_create(const lq_model *m, const lq_runtime_opts *opts, lq_runtime **out,
+                            lq_error *err);
+void lq_runtime_free(lq_runtime *rt);
+void lq_runtime_set_hook(lq_runtime *rt, lq_linear_hook hook, void *ctx);
+void lq_runtime_reset(lq_runtime *rt); /* clears the KV cache */
+/* Evaluates n_tokens tokens at positions n_past.. (appending to the KV cache); writes logits
+ * for every token (n_tokens × n_vocab) when logits != NULL, else only computes the cache. */
+lq_status lq_runtime_eval(lq_runtime *rt, const int32_t *tokens, int64_t n_tokens, float *logits,
+                          lq_error *err);
+int64_t lq_runtime_n_vocab(const lq_runtime *rt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIBQUANT_H */

@@ -1,0 +1,1 @@
+/* runtime.c: not written yet */

@@ -1,0 +1,39 @@
+/* cli.h — what every `lq` subcommand shares: exit codes, error printing, option parsing. */
+#ifndef LQ_CLI_H
+#define LQ_CLI_H
+
+#include "libquant.h"
+
+#include <stdio.h>
+
+/* Exit codes (documented in `lq --help`). */
+enum {
+    LQ_EXIT_OK = 0,
+    LQ_EXIT_FAILURE = 1,     /* any other failure */
+    LQ_EXIT_USAGE = 2,       /* bad command line */
+    LQ_EXIT_BAD_INPUT = 3,   /* malformed input file */
+    LQ_EXIT_UNSUPPORTED = 4, /* valid input we do not support */
+    LQ_EXIT_IO = 5,          /* cannot read/write a file */
+    LQ_EXIT_NOMEM = 6,
+    LQ_EXIT_NUMERIC = 7,     /* NaN/Inf in data */
+    LQ_EXIT_INTERRUPTED = 130,
+};
+
+#define LQ_EXIT_CODES_HELP                                                                   \
+    "Exit codes: 0 success, 1 failure, 2 usage error, 3 malformed input, 4 unsupported input,\n" \
+    "            5 I/O error, 6 out of memory, 7 NaN/Inf in data, 130 interrupted.\n"
+
+int lq_cli_exit_code(lq_status s);
+/* Prints "lq <cmd>: <message>" on stderr and returns the exit code for err. */
+int lq_cli_report(const char *cmd, const lq_error *err);
+/* Prints "lq <cmd>: <message>" on stderr, a hint to --help, returns LQ_EXIT_USAGE. */
+int lq_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when argv[i] matches name; *value gets the next argument or the part after '='. */
+int lq_cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+/* Installs SIGINT/SIGTERM handlers that set lq_interrupted. */
+void lq_cli_install_signal_handlers(void);
+
+typedef int (*lq_cmd_fn)(int argc, char **argv);
+int lq_cmd_inspect(int argc, char **argv);
+
+#endif

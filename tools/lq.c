@@ -1,0 +1,48 @@
+/* lq.c — the single command-line front end: dispatches to one file per subcommand. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct lq_command {
+    const char *name;
+    lq_cmd_fn fn;
+    const char *summary;
+} lq_command;
+
+static const lq_command commands[] = {
+    {"inspect", lq_cmd_inspect, "show a checkpoint's architecture, tensors and metadata"},
+};
+
+static void print_help(FILE *f) {
+    fprintf(f, "usage: lq <command> [options]\n\n"
+               "libquant %s: calibrated LLM quantization to llama.cpp's GGUF formats.\n\n"
+               "Commands:\n",
+            lq_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nOptions:\n  --help      this text ('lq <command> --help' for a command)\n"
+               "  --version   version and compiled-in features\n\n" LQ_EXIT_CODES_HELP);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_help(stderr);
+        return LQ_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        print_help(stdout);
+        return LQ_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("lq %s\n%s\n", lq_version(), lq_build_features());
+        int n_dev = lq_cuda_device_count();
+        for (int i = 0; i < n_dev; i++) printf("cuda device %d: %s\n", i, lq_cuda_device_name(i));
+        return LQ_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "lq: unknown command '%s' (see 'lq --help')\n", cmd);
+    return LQ_EXIT_USAGE;
+}
