@@ -386,8 +386,8 @@ typedef struct lq_grid {
  * weightings as llama.cpp does). Returns LQ_ERR_UNSUPPORTED for types without a codec. */
 lq_status lq_grid_fit(lq_type type, const float *x, const float *importance, float sigma2,
                       lq_grid *grid);
-/* Rounds n values starting at element 'first' of the block onto the fixed grid (the
- * same rounding the reference encoder performs after fitting). */
+/* Rounds x[first .. first+n-1] (x is the whole block) onto the fixed grid, writing
+ * codes[first .. first+n-1]: the same rounding the reference encoder performs after fitting. */
 void lq_grid_round(const lq_grid *grid, const float *x, int first, int n, int32_t *codes);
 /* The dequantized value of code 'code' at element e of the block. */
 float lq_grid_value(const lq_grid *grid, int e, int32_t code);
