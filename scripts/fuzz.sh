@@ -5,7 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 if [ ! -f build-fuzz/build.ninja ]; then
-  CC=clang meson setup build-fuzz -Dfuzz=true -Dcuda=disabled -Dbuildtype=debugoptimized >/dev/null || exit 1
+  CC=clang meson setup build-fuzz -Dfuzz=true -Dcuda=disabled -Dbuildtype=debugoptimized \
+    -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
 fi
 ninja -C build-fuzz >/dev/null || exit 1
 log=build-fuzz/fuzz-testlog.json
