@@ -458,13 +458,20 @@ lq_status lq_tokenize(const lq_tokenizer *t, const char *text, size_t len, bool 
 lq_str lq_token_piece(const lq_tokenizer *t, int32_t id);
 
 /* ------------------------------------------------------------------------------------------
- * Reference runtime (Llama family): see libquant/runtime/
+ * Reference runtime (Llama family: llama, mistral, qwen2): see libquant/runtime/
+ *
+ * fp32 activations; weights stay as stored (mmapped, possibly quantized) and are multiplied
+ * through the CPU kernels. Results do not depend on the thread count.
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_runtime lq_runtime;
 typedef struct lq_runtime_opts {
     int n_threads;   /* 0 = all cores */
-    int n_ctx;       /* KV-cache capacity in tokens */
-    int n_batch;     /* tokens per prompt-processing batch */
+    int n_ctx;       /* KV-cache capacity in tokens (0 = 512) */
+    int n_batch;     /* tokens per prompt-processing batch (0 = 512) */
+    /* Multiply quantized weights with fp32 activations (lq_kernel_dot_f32) instead of
+     * quantizing the activations to the vec-dot type (llama.cpp's way): slower, exact up to
+     * float rounding, for checks against a plain forward pass. */
+    bool f32_activations;
 } lq_runtime_opts;
 
 /* Called with the input of each linear layer (before the matmul) when set: name is the
@@ -478,10 +485,74 @@ void lq_runtime_free(lq_runtime *rt);
 void lq_runtime_set_hook(lq_runtime *rt, lq_linear_hook hook, void *ctx);
 void lq_runtime_reset(lq_runtime *rt); /* clears the KV cache */
 /* Evaluates n_tokens tokens at positions n_past.. (appending to the KV cache); writes logits
- * for every token (n_tokens × n_vocab) when logits != NULL, else only computes the cache. */
+ * for every token (n_tokens × n_vocab) when logits != NULL, else only computes the cache.
+ * Fails (LQ_ERR_INVALID) when the cache would overflow n_ctx or a token id is out of range. */
 lq_status lq_runtime_eval(lq_runtime *rt, const int32_t *tokens, int64_t n_tokens, float *logits,
                           lq_error *err);
 int64_t lq_runtime_n_vocab(const lq_runtime *rt);
+int64_t lq_runtime_n_embd(const lq_runtime *rt);
+int64_t lq_runtime_n_layer(const lq_runtime *rt);
+int64_t lq_runtime_n_past(const lq_runtime *rt);
+/* Bytes of weight data one token's forward pass reads (every matrix once, plus one embedding
+ * row): the numerator of the memory-bandwidth bound of token generation. */
+uint64_t lq_runtime_weight_bytes(const lq_runtime *rt);
+
+/* Layer at a time (calibration, GPTQ's sequential propagation). hidden holds n_seq sequences
+ * of n_tokens rows of n_embd floats, back to back; each sequence is an independent causal
+ * context at positions 0..n_tokens-1. These calls neither read nor change the KV cache.
+ *  embed:  hidden = token embeddings of tokens[0 .. n_rows-1]
+ *  layer:  hidden = decoder layer 'layer' applied to hidden (in place; hooks fire)
+ *  logits: logits (n_rows × n_vocab) = output head (final norm + lm head) of hidden */
+lq_status lq_runtime_embed(lq_runtime *rt, const int32_t *tokens, int64_t n_rows, float *hidden,
+                           lq_error *err);
+lq_status lq_runtime_layer(lq_runtime *rt, int64_t layer, float *hidden, int64_t n_seq,
+                           int64_t n_tokens, lq_error *err);
+lq_status lq_runtime_logits(lq_runtime *rt, const float *hidden, int64_t n_rows, float *logits,
+                            lq_error *err);
+/* Replaces the data of one weight matrix (canonical name, same shape) by caller-owned data of
+ * any type, e.g. a layer's weights after quantization; data must outlive the runtime or the
+ * next replacement. */
+lq_status lq_runtime_set_weight(lq_runtime *rt, const char *name, lq_type type, const void *data,
+                                lq_error *err);
+
+/* Scoring helpers shared by `lq ppl` (llama-perplexity's definitions). */
+/* Negative log-likelihood of target under softmax(logits) (max-shifted, double sum). */
+double lq_nll(const float *logits, int64_t n_vocab, int32_t target);
+/* llama.cpp's KL-divergence base row: n_vocab u16 log-probabilities over
+ * [max_log_p - 16, max_log_p] plus (scale, min_log_prob) as two floats in the first 4 u16;
+ * row length lq_kld_row_u16(n_vocab). Returns the NLL of target. */
+size_t lq_kld_row_u16(int64_t n_vocab);
+double lq_kld_encode_row(const float *logits, int64_t n_vocab, int32_t target, uint16_t *row);
+/* Compares logits with a base row: KL(base || q) over entries with log p_base > -16,
+ * NLL of target under both, whether the argmaxes agree, p(target) - p_base(target). */
+typedef struct lq_kld_token {
+    double kld, nll, nll_base, p_diff;
+    bool same_top;
+} lq_kld_token;
+lq_kld_token lq_kld_score_row(const float *logits, int64_t n_vocab, int32_t target,
+                              const uint16_t *base_row);
+
+/* ------------------------------------------------------------------------------------------
+ * Synthetic checkpoints (random Llama-shaped weights for reproducible benchmarks and tests)
+ * ---------------------------------------------------------------------------------------- */
+typedef struct lq_synth_opts {
+    int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train;
+    float rope_theta, rms_eps;
+    bool tie_embeddings;
+    lq_type type;      /* of the 2-D weights (embedding included): F32, F16, BF16 or any codec
+                        * type (GGUF output only; rows that do not fit fall back to F16) */
+    bool llama_mix;    /* llama-quantize's default mixing: output.weight Q6_K for quantized
+                        * types other than Q8_0; Q4_K/Q5_K: the _M rules (attn_v, ffn_down) */
+    uint64_t seed;
+    int n_threads;     /* for quantizing */
+} lq_synth_opts;
+/* Named shapes: "tiny" (vocab 512, 64 wide, 2 layers), "1.1b" (TinyLlama-1.1B's shape).
+ * Fills every field; LQ_ERR_INVALID for unknown names. */
+lq_status lq_synth_shape(const char *name, lq_synth_opts *o, lq_error *err);
+/* Writes an HF directory (config.json + model.safetensors; F32/F16/BF16 only) when path does
+ * not end in ".gguf", else a GGUF file with llama keys and GGUF (interleaved-RoPE) row order.
+ * The same seed gives the same model in both layouts. */
+lq_status lq_synth_write(const char *path, const lq_synth_opts *o, lq_error *err);
 
 #ifdef __cplusplus
 }

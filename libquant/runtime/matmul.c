@@ -1,0 +1,121 @@
+/* matmul.c — batched products of stored (possibly quantized) weights with fp32 activations.
+ *
+ * Weights are never dequantized as a whole: each output row is dotted with every token of the
+ * batch through the codec kernels while it is hot in cache, so a weight row is read from memory
+ * once per batch (that is what makes prompt processing faster than token generation). The
+ * activations are quantized once per batch to the weight type's vec-dot type, as llama.cpp
+ * does, unless the caller asks for exact fp32 products. */
+#include "rt_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RT_MAX_MATMUL 4
+#define RT_ROW_TILE 16 /* rows kept in L1 while the batch's tokens stream past */
+
+typedef struct mm_job {
+    const rt_matmul *mm;
+    int n_mm;
+    const float *x;
+    int64_t n_tok, n_in;
+    int64_t row_start[RT_MAX_MATMUL + 1]; /* offsets of each product in the joint row space */
+    const void *act[RT_MAX_MATMUL];       /* quantized x per product, NULL = fp32 dot */
+    size_t act_row_bytes[RT_MAX_MATMUL];
+} mm_job;
+
+/* Rows [lo, hi) of product k, all tokens. */
+static void mm_rows(const mm_job *job, int k, int64_t lo, int64_t hi) {
+    const rt_weight *w = job->mm[k].w;
+    const float *bias = job->mm[k].bias;
+    float *y = job->mm[k].y;
+    const char *wdata = (const char *)w->data;
+    const char *act = (const char *)job->act[k];
+    for (int64_t r0 = lo; r0 < hi; r0 += RT_ROW_TILE) {
+        int64_t r1 = r0 + RT_ROW_TILE < hi ? r0 + RT_ROW_TILE : hi;
+        for (int64_t t = 0; t < job->n_tok; t++) {
+            float *yt = y + t * w->n_out;
+            if (act) {
+                const void *at = act + (size_t)t * job->act_row_bytes[k];
+                for (int64_t r = r0; r < r1; r++)
+                    yt[r] = lq_kernel_dot_q(w->type, wdata + (size_t)r * w->row_bytes, at, w->n_in);
+            } else {
+                const float *xt = job->x + t * job->n_in;
+                for (int64_t r = r0; r < r1; r++)
+                    yt[r] = lq_kernel_dot_f32(w->type, wdata + (size_t)r * w->row_bytes, xt, w->n_in);
+            }
+            if (bias)
+                for (int64_t r = r0; r < r1; r++) yt[r] += bias[r];
+        }
+    }
+}
+
+static void mm_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const mm_job *job = (const mm_job *)ctx;
+    for (int k = 0; k < job->n_mm; k++) {
+        int64_t lo = job->row_start[k] > begin ? job->row_start[k] : begin;
+        int64_t hi = job->row_start[k + 1] < end ? job->row_start[k + 1] : end;
+        if (lo < hi) mm_rows(job, k, lo - job->row_start[k], hi - job->row_start[k]);
+    }
+}
+
+/* The activation type product w uses, or -1 for the fp32 path. */
+static int act_type_for(const rt_weight *w, bool f32_act) {
+    const lq_type_traits *tr = lq_type_get(w->type);
+    if (f32_act || !tr || !tr->is_quantized) return -1;
+    lq_type at = lq_kernel_vec_dot_type(w->type);
+    const lq_type_traits *atr = lq_type_get(at);
+    if (!atr || !atr->is_quantized || w->n_in % atr->block_size != 0) return -1;
+    return (int)at;
+}
+
+static lq_status grow(rt_act_buf *b, size_t need, lq_error *err) {
+    if (b->cap >= need) return LQ_OK;
+    void *p = realloc(b->data, need);
+    if (!p) return lq_fail(err, LQ_ERR_NOMEM, "runtime: out of memory for %zu bytes of activations", need);
+    b->data = p;
+    b->cap = need;
+    return LQ_OK;
+}
+
+lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n_tok,
+                        bool f32_act, int n_threads, rt_act_buf *act, lq_error *err) {
+    if (n_mm < 1 || n_mm > RT_MAX_MATMUL)
+        return lq_fail(err, LQ_ERR_INVALID, "runtime: %d products in one matmul", n_mm);
+    mm_job job;
+    memset(&job, 0, sizeof job);
+    job.mm = mm;
+    job.n_mm = n_mm;
+    job.x = x;
+    job.n_tok = n_tok;
+    job.n_in = mm[0].w->n_in;
+    int act_types[RT_MAX_MATMUL];
+    double work = 0;
+    for (int k = 0; k < n_mm; k++) {
+        job.row_start[k + 1] = job.row_start[k] + mm[k].w->n_out;
+        work += (double)mm[k].w->n_out * (double)job.n_in * (double)n_tok;
+        act_types[k] = act_type_for(mm[k].w, f32_act);
+        if (act_types[k] < 0) continue;
+        /* products with the same activation type share one quantized copy of x */
+        int same = -1;
+        for (int j = 0; j < k; j++)
+            if (act_types[j] == act_types[k]) same = j;
+        if (same >= 0) {
+            job.act[k] = job.act[same];
+            job.act_row_bytes[k] = job.act_row_bytes[same];
+            continue;
+        }
+        size_t row_bytes = lq_row_size((lq_type)act_types[k], job.n_in);
+        lq_status st = grow(&act[k], row_bytes * (size_t)n_tok, err);
+        if (st) return st;
+        for (int64_t t = 0; t < n_tok; t++)
+            lq_kernel_quantize_act((lq_type)act_types[k], x + t * job.n_in,
+                                   (char *)act[k].data + (size_t)t * row_bytes, job.n_in);
+        job.act[k] = act[k].data;
+        job.act_row_bytes[k] = row_bytes;
+    }
+    /* starting threads costs tens of microseconds: not worth it for tiny products */
+    int threads = work < 65536.0 ? 1 : n_threads;
+    lq_parallel_for(job.row_start[n_mm], threads, mm_worker, &job);
+    return LQ_OK;
+}

@@ -1,0 +1,35 @@
+/* rt_internal.h — pieces of the reference runtime shared by its files (not installed). */
+#ifndef LQ_RT_INTERNAL_H
+#define LQ_RT_INTERNAL_H
+
+#include "../internal.h"
+
+/* One weight matrix as the runtime multiplies it: n_out rows of n_in elements. */
+typedef struct rt_weight {
+    char name[LQ_MAX_NAME];
+    lq_type type;
+    int64_t n_in, n_out;
+    size_t row_bytes;
+    const void *data;
+} rt_weight;
+
+/* One product y = W x (+ bias) over a batch of n_tok rows of x; several of them that share
+ * their input run as one parallel loop over their concatenated output rows. */
+typedef struct rt_matmul {
+    const rt_weight *w;
+    const float *bias; /* n_out or NULL */
+    float *y;          /* n_tok × n_out */
+} rt_matmul;
+
+/* Scratch for quantized activations, grown on demand. */
+typedef struct rt_act_buf {
+    void *data;
+    size_t cap;
+} rt_act_buf;
+
+/* y_k = W_k x for k < n_mm (all W_k have the same n_in); x is n_tok × n_in. Quantizes x once per
+ * vec-dot type unless f32_act. Output rows are split over n_threads; deterministic. */
+lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n_tok,
+                        bool f32_act, int n_threads, rt_act_buf *act, lq_error *err);
+
+#endif
