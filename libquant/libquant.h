@@ -340,7 +340,10 @@ void lq_model_close(lq_model *m);
 lq_model_source lq_model_source_kind(const lq_model *m);
 const char *lq_model_path(const lq_model *m);
 const lq_hparams *lq_model_hparams(const lq_model *m);
-/* Q/K rows as stored in the source: LQ_ROPE_HALVES for HF, LQ_ROPE_INTERLEAVED for GGUF. */
+/* Q/K rows as stored in the source: LQ_ROPE_HALVES for HF, LQ_ROPE_INTERLEAVED for GGUF llama
+ * and mistral files (the converter permuted them). qwen2 uses NEOX RoPE, which pairs i with
+ * i + hd/2 in both HF and GGUF files, so a qwen2 model reports LQ_ROPE_HALVES from either source
+ * (and a GGUF writer must not permute qwen2 rows). */
 lq_rope_layout lq_model_rope_layout(const lq_model *m);
 int64_t lq_model_n_tensors(const lq_model *m);
 const lq_tensor *lq_model_tensor(const lq_model *m, int64_t i);
@@ -350,7 +353,9 @@ const lq_safetensors *lq_model_safetensors(const lq_model *m);  /* NULL for GGUF
 /* tokenizer.json path of an HF directory (NULL when absent or for GGUF). */
 const char *lq_model_tokenizer_json(const lq_model *m);
 
-/* Maps an HF tensor name to its canonical GGUF name; LQ_ERR_UNSUPPORTED for unknown names. */
+/* Maps an HF tensor name to its canonical GGUF name; LQ_ERR_UNSUPPORTED for unknown names.
+ * Buffers that hold no weights (model.layers.N.self_attn.rotary_emb.inv_freq) give LQ_OK with
+ * out set to "": callers skip them. */
 lq_status lq_hf_to_gguf_name(const char *hf_name, char out[LQ_MAX_NAME], lq_error *err);
 
 /* ------------------------------------------------------------------------------------------
