@@ -1,1 +1,3 @@
-/* avx2.c: AVX2 kernels (not written yet) */
+/* avx2.c — placeholder */
+#include "kernels.h"
+void lq_kernels_fill_avx2(lq_kernel_table *t) { (void)t; }

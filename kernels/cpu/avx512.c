@@ -1,1 +1,3 @@
-/* avx512.c: AVX-512 kernels (not written yet) */
+/* avx512.c — placeholder */
+#include "kernels.h"
+void lq_kernels_fill_avx512(lq_kernel_table *t) { (void)t; }
