@@ -12,6 +12,9 @@ typedef struct lq_command {
 
 static const lq_command commands[] = {
     {"inspect", lq_cmd_inspect, "show a checkpoint's architecture, tensors and metadata"},
+    {"ppl", lq_cmd_ppl, "perplexity and KL divergence over a text (llama-perplexity's method)"},
+    {"bench", lq_cmd_bench, "prompt/generation speed of a model ('bench codecs': kernels)"},
+    {"synth", lq_cmd_synth, "write a random Llama-shaped checkpoint (HF or GGUF)"},
 };
 
 static void print_help(FILE *f) {

@@ -1,0 +1,334 @@
+/* bench.c — `lq bench`: prompt-processing and token-generation speed of a model (llama-bench's
+ * pp/tg tests), with the memory-bandwidth bound of generation measured in the same run.
+ * `lq bench codecs ...` runs the codec/kernel benchmark instead. */
+#include "cli.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Provided by the kernels' benchmark (tools/bench_codecs.c) when it is built in. */
+extern int lq_cmd_bench_codecs(int argc, char **argv) __attribute__((weak));
+
+
+/* Fills err (one line) and returns code, like the library's lq_fail. */
+static lq_status fail(lq_error *err, lq_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static lq_status fail(lq_error *err, lq_status code, const char *fmt, ...) {
+    if (!err) return code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->code = code;
+    return code;
+}
+
+static const char *bench_usage =
+    "usage: lq bench MODEL [-p N] [-n N] [-r N] [-t N] [--json FILE]\n"
+    "       lq bench codecs ...   (codec and kernel throughput; see 'lq bench codecs --help')\n\n"
+    "pp: N random tokens (first = BOS) evaluated as one prompt; tg: N tokens generated one at a\n"
+    "time from an empty cache. Each test runs once untimed, then -r times; t/s is reported as\n"
+    "mean ± standard deviation over the repetitions. The tg bound is the measured memory read\n"
+    "bandwidth divided by the weight bytes one token reads.\n\n"
+    "Options:\n"
+    "  -p N         prompt tokens (default 512, 0 = skip)\n"
+    "  -n N         generated tokens (default 128, 0 = skip)\n"
+    "  -r N         repetitions (default 5)\n"
+    "  -t N         threads (default: all cores)\n"
+    "  -b N         prompt batch size (default 512)\n"
+    "  --json FILE  write the results as JSON\n\n" LQ_EXIT_CODES_HELP;
+
+typedef struct bench_args {
+    const char *model, *json;
+    int n_prompt, n_gen, reps, n_threads, n_batch;
+} bench_args;
+
+typedef struct bench_result {
+    char name[32];
+    int n_tokens;
+    double *ts; /* tokens/s per repetition */
+    int reps;
+    double mean, stddev;
+} bench_result;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int parse_int(const char *opt, const char *v, int min, int *out) {
+    char *end = NULL;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || x < min || x > 1 << 20) return lq_cli_usage_error("bench", "%s needs an integer >= %d", opt, min);
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, bench_args *a) {
+    memset(a, 0, sizeof *a);
+    a->n_prompt = 512, a->n_gen = 128, a->reps = 5, a->n_batch = 512;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(bench_usage, stdout);
+            exit(LQ_EXIT_OK);
+        } else if (lq_cli_opt(argc, argv, &i, "-p", &v)) {
+            rc = parse_int("-p", v, 0, &a->n_prompt);
+        } else if (lq_cli_opt(argc, argv, &i, "-n", &v)) {
+            rc = parse_int("-n", v, 0, &a->n_gen);
+        } else if (lq_cli_opt(argc, argv, &i, "-r", &v)) {
+            rc = parse_int("-r", v, 1, &a->reps);
+        } else if (lq_cli_opt(argc, argv, &i, "-t", &v)) {
+            rc = parse_int("-t", v, 1, &a->n_threads);
+        } else if (lq_cli_opt(argc, argv, &i, "-b", &v)) {
+            rc = parse_int("-b", v, 1, &a->n_batch);
+        } else if (lq_cli_opt(argc, argv, &i, "--json", &v)) {
+            if (!(a->json = v)) return lq_cli_usage_error("bench", "--json needs a file");
+        } else if (argv[i][0] == '-') {
+            return lq_cli_usage_error("bench", "unknown option '%s'", argv[i]);
+        } else if (!a->model) {
+            a->model = argv[i];
+        } else {
+            return lq_cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
+        }
+        if (rc) return rc;
+    }
+    if (!a->model) return lq_cli_usage_error("bench", "no model given");
+    if (a->n_threads == 0) a->n_threads = lq_n_cpus();
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Memory read bandwidth: the best of a few timed passes over a buffer far larger than the
+ * caches, read by the same number of threads as the model.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct bw_job {
+    const uint64_t *buf;
+    uint64_t sums[64];
+} bw_job;
+
+static void bw_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
+    bw_job *job = (bw_job *)ctx;
+    const uint64_t *p = job->buf;
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (int64_t i = begin * 8; i < end * 8; i += 8) { /* one 64-byte line per step */
+        a0 ^= p[i], a1 ^= p[i + 1], a2 ^= p[i + 2], a3 ^= p[i + 3];
+        a4 ^= p[i + 4], a5 ^= p[i + 5], a6 ^= p[i + 6], a7 ^= p[i + 7];
+    }
+    job->sums[thread_index & 63] = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
+}
+
+static double measure_read_bandwidth(int n_threads) {
+    size_t bytes = (size_t)512 << 20;
+    uint64_t *buf = (uint64_t *)malloc(bytes);
+    if (!buf) return 0;
+    memset(buf, 1, bytes);
+    bw_job job;
+    memset(&job, 0, sizeof job);
+    job.buf = buf;
+    double best = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        double t0 = now_seconds();
+        lq_parallel_for((int64_t)(bytes / 64), n_threads, bw_worker, &job);
+        double dt = now_seconds() - t0;
+        if (pass > 0 && bytes / dt > best) best = (double)bytes / dt; /* pass 0 warms the TLB */
+    }
+    free(buf);
+    return best;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The tests
+ * ------------------------------------------------------------------------------------- */
+
+static void random_tokens(int32_t *tok, int n, int64_t n_vocab, int32_t bos, uint64_t *state) {
+    for (int i = 0; i < n; i++) {
+        *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
+        tok[i] = (int32_t)(*state % (uint64_t)n_vocab);
+    }
+    if (n > 0 && bos >= 0 && bos < n_vocab) tok[0] = bos;
+}
+
+static void finish_result(bench_result *r) {
+    double sum = 0, sum2 = 0;
+    for (int i = 0; i < r->reps; i++) sum += r->ts[i];
+    r->mean = sum / r->reps;
+    for (int i = 0; i < r->reps; i++) sum2 += (r->ts[i] - r->mean) * (r->ts[i] - r->mean);
+    r->stddev = r->reps > 1 ? sqrt(sum2 / (r->reps - 1)) : 0;
+}
+
+/* One timed run: a prompt of n tokens (gen = false) or n single-token steps (gen = true). */
+static lq_status timed_run(lq_runtime *rt, const int32_t *tok, int n, bool gen, double *seconds,
+                           lq_error *err) {
+    lq_runtime_reset(rt);
+    double t0 = now_seconds();
+    lq_status st = LQ_OK;
+    if (gen) {
+        for (int i = 0; i < n && !st; i++) st = lq_runtime_eval(rt, tok + i, 1, NULL, err);
+    } else {
+        st = lq_runtime_eval(rt, tok, n, NULL, err);
+    }
+    *seconds = now_seconds() - t0;
+    return st;
+}
+
+static lq_status run_test(lq_runtime *rt, const bench_args *a, bool gen, int n, int32_t bos,
+                          bench_result *r, lq_error *err) {
+    snprintf(r->name, sizeof r->name, "%s%d", gen ? "tg" : "pp", n);
+    r->n_tokens = n;
+    r->reps = a->reps;
+    r->ts = (double *)calloc((size_t)a->reps, sizeof(double));
+    int32_t *tok = (int32_t *)malloc((size_t)n * sizeof(int32_t));
+    if (!r->ts || !tok) {
+        free(tok);
+        return fail(err, LQ_ERR_NOMEM, "bench: no memory");
+    }
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    int64_t n_vocab = lq_runtime_n_vocab(rt);
+    double dt;
+    random_tokens(tok, n, n_vocab, bos, &state);
+    /* warm-up: llama-bench runs the prompt once, and one token before generation */
+    lq_status st = timed_run(rt, tok, gen ? 1 : n, gen, &dt, err);
+    for (int rep = 0; rep < a->reps && !st; rep++) {
+        random_tokens(tok, n, n_vocab, bos, &state);
+        st = timed_run(rt, tok, n, gen, &dt, err);
+        r->ts[rep] = n / dt;
+    }
+    free(tok);
+    if (!st) finish_result(r);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Model description and reports
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct model_info {
+    uint64_t bytes, params;
+    char label[96];
+} model_info;
+
+static model_info describe(const lq_model *m) {
+    model_info mi;
+    memset(&mi, 0, sizeof mi);
+    uint64_t bytes_by_type[LQ_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < lq_model_n_tensors(m); i++) {
+        const lq_tensor *t = lq_model_tensor(m, i);
+        mi.bytes += t->nbytes;
+        mi.params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        if (t->n_dims >= 2 && (int)t->type >= 0 && (int)t->type < LQ_TYPE_COUNT) bytes_by_type[t->type] += t->nbytes;
+    }
+    int main_type = 0;
+    for (int i = 0; i < LQ_TYPE_COUNT; i++)
+        if (bytes_by_type[i] > bytes_by_type[main_type]) main_type = i;
+    const lq_type_traits *tr = lq_type_get(main_type);
+    double p = (double)mi.params;
+    char size[32];
+    if (p >= 1e9) snprintf(size, sizeof size, "%.1fB", p / 1e9);
+    else snprintf(size, sizeof size, "%.0fM", p / 1e6);
+    snprintf(mi.label, sizeof mi.label, "%s %s %s", lq_model_hparams(m)->arch_name, size,
+             tr ? tr->name : "?");
+    return mi;
+}
+
+static void print_markdown(const model_info *mi, const bench_args *a, const bench_result *res, int n_res) {
+    printf("| model                          |       size |     params | backend | threads |  test |              t/s |\n");
+    printf("| ------------------------------ | ---------: | ---------: | ------- | ------: | ----: | ---------------: |\n");
+    for (int i = 0; i < n_res; i++)
+        printf("| %-30s | %6.2f MiB | %8.2f M | CPU     | %7d | %5s | %8.2f ± %5.2f |\n", mi->label,
+               (double)mi->bytes / (1 << 20), (double)mi->params / 1e6, a->n_threads, res[i].name,
+               res[i].mean, res[i].stddev);
+}
+
+static lq_status write_json(const char *path, const model_info *mi, const bench_args *a,
+                            const bench_result *res, int n_res, double bw, uint64_t token_bytes,
+                            lq_error *err) {
+    json_t *root = json_object();
+    json_object_set_new(root, "model_filename", json_string(a->model));
+    json_object_set_new(root, "model_type", json_string(mi->label));
+    json_object_set_new(root, "model_size", json_integer((json_int_t)mi->bytes));
+    json_object_set_new(root, "model_n_params", json_integer((json_int_t)mi->params));
+    json_object_set_new(root, "n_threads", json_integer(a->n_threads));
+    json_object_set_new(root, "n_batch", json_integer(a->n_batch));
+    json_object_set_new(root, "cpu_simd", json_string(lq_cpu_simd_level()));
+    json_object_set_new(root, "read_bandwidth_bytes_per_s", json_real(bw));
+    json_object_set_new(root, "weight_bytes_per_token", json_integer((json_int_t)token_bytes));
+    json_t *tests = json_array();
+    for (int i = 0; i < n_res; i++) {
+        json_t *t = json_object();
+        bool gen = res[i].name[0] == 't';
+        json_object_set_new(t, "test", json_string(res[i].name));
+        json_object_set_new(t, "n_prompt", json_integer(gen ? 0 : res[i].n_tokens));
+        json_object_set_new(t, "n_gen", json_integer(gen ? res[i].n_tokens : 0));
+        json_object_set_new(t, "avg_ts", json_real(res[i].mean));
+        json_object_set_new(t, "stddev_ts", json_real(res[i].stddev));
+        json_t *samples = json_array();
+        for (int k = 0; k < res[i].reps; k++) json_array_append_new(samples, json_real(res[i].ts[k]));
+        json_object_set_new(t, "samples_ts", samples);
+        if (gen && bw > 0) {
+            double bound = bw / (double)token_bytes;
+            json_object_set_new(t, "bandwidth_bound_ts", json_real(bound));
+            json_object_set_new(t, "fraction_of_bound", json_real(res[i].mean / bound));
+        }
+        json_array_append_new(tests, t);
+    }
+    json_object_set_new(root, "tests", tests);
+    int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return rc ? fail(err, LQ_ERR_IO, "%s: cannot write", path) : LQ_OK;
+}
+
+int lq_cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "codecs")) {
+        if (lq_cmd_bench_codecs) return lq_cmd_bench_codecs(argc - 1, argv + 1);
+        fprintf(stderr, "lq bench: the codec benchmark is not built into this binary\n");
+        return LQ_EXIT_UNSUPPORTED;
+    }
+    bench_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc;
+    lq_cli_install_signal_handlers();
+    lq_error err;
+    lq_error_clear(&err);
+    lq_model *m = NULL;
+    lq_runtime *rt = NULL;
+    bench_result res[2];
+    memset(res, 0, sizeof res);
+    int n_res = 0;
+    lq_status st = lq_model_open(a.model, &m, &err);
+    if (!st) {
+        int n_ctx = (a.n_prompt > a.n_gen ? a.n_prompt : a.n_gen) + 1;
+        lq_runtime_opts o = {a.n_threads, n_ctx, a.n_batch, false};
+        st = lq_runtime_create(m, &o, &rt, &err);
+    }
+    if (!st) {
+        model_info mi = describe(m);
+        int32_t bos = (int32_t)lq_model_hparams(m)->bos_token_id;
+        if (a.n_prompt > 0 && !st) st = run_test(rt, &a, false, a.n_prompt, bos, &res[n_res++], &err);
+        if (a.n_gen > 0 && !st) st = run_test(rt, &a, true, a.n_gen, bos, &res[n_res++], &err);
+        if (!st) {
+            double bw = measure_read_bandwidth(a.n_threads);
+            uint64_t token_bytes = lq_runtime_weight_bytes(rt);
+            print_markdown(&mi, &a, res, n_res);
+            printf("\nmemory read bandwidth: %.1f GB/s (%d threads); weights read per token: %.2f MiB\n",
+                   bw / 1e9, a.n_threads, (double)token_bytes / (1 << 20));
+            for (int i = 0; i < n_res; i++)
+                if (res[i].name[0] == 't' && bw > 0) {
+                    double bound = bw / (double)token_bytes;
+                    printf("%s: %.2f t/s of a bandwidth bound of %.2f t/s = %.1f %%\n", res[i].name,
+                           res[i].mean, bound, 100 * res[i].mean / bound);
+                }
+            if (a.json) st = write_json(a.json, &mi, &a, res, n_res, bw, token_bytes, &err);
+        }
+    }
+    for (int i = 0; i < 2; i++) free(res[i].ts);
+    lq_runtime_free(rt);
+    lq_model_close(m);
+    return st ? lq_cli_report("bench", &err) : LQ_EXIT_OK;
+}
