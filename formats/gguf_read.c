@@ -57,13 +57,16 @@ typedef struct cursor {
     char ctx[160];
 } cursor;
 
-/* Copies up to 100 bytes of s into out, replacing control bytes so messages stay one line. */
+/* Copies up to 100 bytes of s into out for a message: control bytes become '?' so messages stay
+ * one line, and non-ASCII bytes too when s is not valid UTF-8, so messages stay valid text. */
 static void printable(char *out, size_t cap, const char *s, uint64_t len) {
     size_t n = len < 100 ? (size_t)len : 100;
     if (n >= cap) n = cap - 1;
+    while (n > 0 && n < len && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* whole characters */
+    bool utf8 = gguf_utf8_valid(s, n);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        out[i] = (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) ? '?' : (char)c;
     }
     out[n] = '\0';
     if (len > n && n >= 3) memcpy(out + n - 3, "...", 3);
@@ -416,7 +419,8 @@ static lq_status place_tensors(cursor *c, lq_gguf *g) {
             end > g->size)
             return lq_fail(c->err, LQ_ERR_FORMAT,
                            "%s: tensor '%s': %" PRIu64 " bytes at data offset %" PRIu64
-                           " (file offset %" PRIu64 ") extend beyond the end of the file (%" PRIu64 " bytes)",
+                           " (data section at file offset %" PRIu64 ") extend beyond the end of the file"
+                           " (%" PRIu64 " bytes)",
                            c->path, t->name, t->nbytes, t->offset, g->data_offset, g->size);
         t->data = g->base + start;
     }
