@@ -578,6 +578,8 @@ static LQ_HD inline void lq_q2_K_decode(const void *block, float *y) {
 
 /* g->id = iscale = -127/max (0 for an all-zero block); g->d = 1/iscale, stored as float. */
 static LQ_HD inline void lq_q8_K_fit(const float *x, const float *qw, lq_grid *g, uint8_t *keep) {
+    (void)qw; /* activations carry no importance */
+    (void)keep;
     lq_kq_grid_init(g, LQ_TYPE_Q8_K, 1, LQ_QK_K, -128, 127);
     float amax;
     float max = lq_signed_absmax(LQ_QK_K, x, &amax);
@@ -589,6 +591,7 @@ static LQ_HD inline void lq_q8_K_fit(const float *x, const float *qw, lq_grid *g
 
 static LQ_HD inline void lq_q8_K_round(const lq_grid *g, const uint8_t *keep, const float *x,
                                        int first, int n, int32_t *codes) {
+    (void)keep;
     for (int e = first; e < first + n; ++e) {
         int v = lq_nearest_int(g->id * x[e]);
         codes[e] = g->id == 0.0f ? 0 : (v < 127 ? v : 127);
@@ -596,6 +599,7 @@ static LQ_HD inline void lq_q8_K_round(const lq_grid *g, const uint8_t *keep, co
 }
 
 static LQ_HD inline float lq_q8_K_value(const lq_grid *g, int e, int32_t code) {
+    (void)e;
     return g->d * (float)code;
 }
 

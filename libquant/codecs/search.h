@@ -254,7 +254,7 @@ static LQ_HD inline float lq_make_qp_quants(int n, int nmax, const float *x, uin
                                             const float *qw) {
     float max = 0.0f;
     for (int i = 0; i < n; ++i) max = max > x[i] ? max : x[i];
-    if (max < LQ_GROUP_MAX_EPS) {
+    if (max == 0.0f) { /* exactly zero here (not the 1e-15 test of the other searches) */
         for (int i = 0; i < n; ++i) L[i] = 0;
         return 0.0f;
     }
