@@ -417,6 +417,8 @@ static void check_random_row(const ktype *kt, int64_t n, bool exact) {
         a_ref = exact_acts(act, n, x_exact);
         memcpy(x, x_exact, sizeof(float) * (size_t)n);
     } else {
+        if (exact) /* plain types: small integers, exact in every format and every sum */
+            for (int64_t i = 0; i < n; i++) x[i] = (float)((int)(test_rand_u64(&rng) % 7) - 3);
         lq_kernel_quantize_act(act, x, a_ref, n);
     }
     float ref_dotf = lq_kernel_dot_f32(kt->type, w, x, n);
