@@ -1,0 +1,430 @@
+/* test_forward.c — the runtime's logits against an independent, naive scalar forward pass
+ * (plain loops over dequantized fp32 weights in HF row order, rotate-half RoPE, double sums),
+ * on the 656K HF checkpoint and on synthetic GGUF models of every weight type; plus the
+ * layer-at-a-time API, hooks, weight replacement and thread-count determinism. */
+#include "test.h"
+
+#include <math.h>
+
+/* ---------------------------------------------------------------------------------------
+ * Naive model: every matrix as fp32 in HF order (rows = outputs), written for clarity
+ * ------------------------------------------------------------------------------------- */
+typedef struct naive_layer {
+    float *attn_norm, *ffn_norm, *wq, *wk, *wv, *wo, *wg, *wu, *wd, *bq, *bk, *bv;
+} naive_layer;
+
+typedef struct naive_model {
+    lq_hparams hp;
+    float *embd, *out, *out_norm;
+    naive_layer *layers;
+} naive_model;
+
+/* Any stored tensor to fp32 (all elements). */
+static float *tensor_to_f32(const lq_tensor *t) {
+    int64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    float *y = malloc((size_t)n * sizeof(float));
+    if (t->type == LQ_TYPE_F32) {
+        memcpy(y, t->data, (size_t)n * sizeof(float));
+    } else if (t->type == LQ_TYPE_F16) {
+        for (int64_t i = 0; i < n; i++) y[i] = lq_fp16_to_fp32(((const uint16_t *)t->data)[i]);
+    } else if (t->type == LQ_TYPE_BF16) {
+        for (int64_t i = 0; i < n; i++) y[i] = lq_bf16_to_fp32(((const uint16_t *)t->data)[i]);
+    } else {
+        lq_error err;
+        if (lq_dequantize_rows(t->type, t->data, y, n / t->ne[0], t->ne[0], &err) != LQ_OK) {
+            fprintf(stderr, "dequantize %s: %s\n", t->name, err.msg);
+            exit(1);
+        }
+    }
+    return y;
+}
+
+static float *get(const lq_model *m, const char *fmt, int layer, bool required) {
+    char name[LQ_MAX_NAME];
+    snprintf(name, sizeof name, fmt, layer);
+    const lq_tensor *t = lq_model_find(m, name);
+    if (!t) {
+        if (required) {
+            fprintf(stderr, "missing %s\n", name);
+            exit(1);
+        }
+        return NULL;
+    }
+    return tensor_to_f32(t);
+}
+
+/* GGUF stores Q/K rows in interleaved-RoPE order: row h*hd + 2i holds HF row h*hd + i and row
+ * h*hd + 2i + 1 holds HF row h*hd + hd/2 + i. Undo that. */
+static void unpermute_rows(float *w, int64_t n_rows, int64_t row_len, int64_t hd) {
+    float *copy = malloc((size_t)(n_rows * row_len) * sizeof(float));
+    memcpy(copy, w, (size_t)(n_rows * row_len) * sizeof(float));
+    for (int64_t r = 0; r < n_rows; r++) {
+        int64_t h = r / hd, j = r % hd;
+        int64_t hf = h * hd + (j % 2 == 0 ? j / 2 : hd / 2 + j / 2);
+        memcpy(w + hf * row_len, copy + r * row_len, (size_t)row_len * sizeof(float));
+    }
+    free(copy);
+}
+
+static naive_model naive_load(const lq_model *m) {
+    naive_model nm;
+    nm.hp = *lq_model_hparams(m);
+    nm.embd = get(m, "token_embd.weight", 0, false);
+    nm.out = get(m, "output.weight", 0, false);
+    if (!nm.embd) nm.embd = get(m, "output.weight", 0, true);
+    if (!nm.out) nm.out = get(m, "token_embd.weight", 0, true);
+    nm.out_norm = get(m, "output_norm.weight", 0, true);
+    nm.layers = calloc((size_t)nm.hp.n_layer, sizeof(naive_layer));
+    bool interleaved = lq_model_rope_layout(m) == LQ_ROPE_INTERLEAVED;
+    for (int l = 0; l < nm.hp.n_layer; l++) {
+        naive_layer *L = &nm.layers[l];
+        L->attn_norm = get(m, "blk.%d.attn_norm.weight", l, true);
+        L->ffn_norm = get(m, "blk.%d.ffn_norm.weight", l, true);
+        L->wq = get(m, "blk.%d.attn_q.weight", l, true);
+        L->wk = get(m, "blk.%d.attn_k.weight", l, true);
+        L->wv = get(m, "blk.%d.attn_v.weight", l, true);
+        L->wo = get(m, "blk.%d.attn_output.weight", l, true);
+        L->wg = get(m, "blk.%d.ffn_gate.weight", l, true);
+        L->wu = get(m, "blk.%d.ffn_up.weight", l, true);
+        L->wd = get(m, "blk.%d.ffn_down.weight", l, true);
+        L->bq = get(m, "blk.%d.attn_q.bias", l, false);
+        L->bk = get(m, "blk.%d.attn_k.bias", l, false);
+        L->bv = get(m, "blk.%d.attn_v.bias", l, false);
+        if (interleaved) {
+            int64_t hd = nm.hp.head_dim;
+            unpermute_rows(L->wq, nm.hp.n_head * hd, nm.hp.n_embd, hd);
+            unpermute_rows(L->wk, nm.hp.n_head_kv * hd, nm.hp.n_embd, hd);
+            if (L->bq) unpermute_rows(L->bq, nm.hp.n_head * hd, 1, hd);
+            if (L->bk) unpermute_rows(L->bk, nm.hp.n_head_kv * hd, 1, hd);
+        }
+    }
+    return nm;
+}
+
+static void naive_free(naive_model *nm) {
+    if (nm->out != nm->embd) free(nm->out);
+    free(nm->embd);
+    free(nm->out_norm);
+    for (int l = 0; l < nm->hp.n_layer; l++) {
+        naive_layer *L = &nm->layers[l];
+        float *ps[] = {L->attn_norm, L->ffn_norm, L->wq, L->wk, L->wv, L->wo, L->wg, L->wu, L->wd, L->bq, L->bk, L->bv};
+        for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
+    }
+    free(nm->layers);
+}
+
+static void naive_matvec(const float *w, const float *bias, const float *x, float *y, int64_t n_out, int64_t n_in) {
+    for (int64_t o = 0; o < n_out; o++) {
+        double s = bias ? bias[o] : 0;
+        for (int64_t i = 0; i < n_in; i++) s += (double)w[o * n_in + i] * x[i];
+        y[o] = (float)s;
+    }
+}
+
+static void naive_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    double scale = 1.0 / sqrt(s / n + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(x[i] * scale * w[i]);
+}
+
+/* HF apply_rotary_pos_emb: x*cos + rotate_half(x)*sin, pairs (i, i + hd/2). */
+static void naive_rope(float *v, int64_t n_heads, int64_t hd, int64_t pos, double theta) {
+    for (int64_t h = 0; h < n_heads; h++)
+        for (int64_t i = 0; i < hd / 2; i++) {
+            double angle = pos * pow(theta, -2.0 * i / hd);
+            float *a = v + h * hd + i, *b = v + h * hd + i + hd / 2;
+            double x0 = *a, x1 = *b;
+            *a = (float)(x0 * cos(angle) - x1 * sin(angle));
+            *b = (float)(x1 * cos(angle) + x0 * sin(angle));
+        }
+}
+
+/* logits: n × n_vocab */
+static void naive_forward(const naive_model *nm, const int32_t *tokens, int64_t n, float *logits) {
+    const lq_hparams *hp = &nm->hp;
+    int64_t E = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, F = hp->n_ff;
+    float *kc = calloc((size_t)(hp->n_layer * n * kvd), sizeof(float));
+    float *vc = calloc((size_t)(hp->n_layer * n * kvd), sizeof(float));
+    float *x = malloc(E * sizeof(float)), *h = malloc(E * sizeof(float)), *tmp = malloc(E * sizeof(float));
+    float *q = malloc(qd * sizeof(float)), *att = malloc(qd * sizeof(float));
+    float *g = malloc(F * sizeof(float)), *u = malloc(F * sizeof(float));
+    double *sc = malloc((size_t)n * sizeof(double));
+    for (int64_t t = 0; t < n; t++) {
+        memcpy(x, nm->embd + (int64_t)tokens[t] * E, E * sizeof(float));
+        for (int l = 0; l < hp->n_layer; l++) {
+            const naive_layer *L = &nm->layers[l];
+            float *kt = kc + (l * n + t) * kvd, *vt = vc + (l * n + t) * kvd;
+            naive_rmsnorm(x, L->attn_norm, h, E, hp->rms_eps);
+            naive_matvec(L->wq, L->bq, h, q, qd, E);
+            naive_matvec(L->wk, L->bk, h, kt, kvd, E);
+            naive_matvec(L->wv, L->bv, h, vt, kvd, E);
+            naive_rope(q, hp->n_head, hd, t, hp->rope_theta);
+            naive_rope(kt, hp->n_head_kv, hd, t, hp->rope_theta);
+            for (int64_t hh = 0; hh < hp->n_head; hh++) {
+                int64_t kvh = hh / (hp->n_head / hp->n_head_kv);
+                double mx = -1e300, sum = 0;
+                for (int64_t j = 0; j <= t; j++) {
+                    const float *kj = kc + (l * n + j) * kvd + kvh * hd;
+                    double d = 0;
+                    for (int64_t i = 0; i < hd; i++) d += (double)q[hh * hd + i] * kj[i];
+                    sc[j] = d / sqrt((double)hd);
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int64_t j = 0; j <= t; j++) sum += (sc[j] = exp(sc[j] - mx));
+                for (int64_t i = 0; i < hd; i++) {
+                    double o = 0;
+                    for (int64_t j = 0; j <= t; j++) o += sc[j] / sum * vc[(l * n + j) * kvd + kvh * hd + i];
+                    att[hh * hd + i] = (float)o;
+                }
+            }
+            naive_matvec(L->wo, NULL, att, tmp, E, qd);
+            for (int64_t i = 0; i < E; i++) x[i] += tmp[i];
+            naive_rmsnorm(x, L->ffn_norm, h, E, hp->rms_eps);
+            naive_matvec(L->wg, NULL, h, g, F, E);
+            naive_matvec(L->wu, NULL, h, u, F, E);
+            for (int64_t i = 0; i < F; i++) g[i] = (float)(g[i] / (1.0 + exp(-(double)g[i])) * u[i]);
+            naive_matvec(L->wd, NULL, g, tmp, E, F);
+            for (int64_t i = 0; i < E; i++) x[i] += tmp[i];
+        }
+        naive_rmsnorm(x, nm->out_norm, h, E, hp->rms_eps);
+        naive_matvec(nm->out, NULL, h, logits + t * hp->n_vocab, hp->n_vocab, E);
+    }
+    free(kc), free(vc), free(x), free(h), free(tmp), free(q), free(att), free(g), free(u), free(sc);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Comparisons
+ * ------------------------------------------------------------------------------------- */
+
+/* max over rows of max|a-b| / max|b| */
+static double max_rel_err(const float *a, const float *b, int64_t n_rows, int64_t n) {
+    double worst = 0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        double mx = 1e-30, d = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (fabs(b[r * n + i]) > mx) mx = fabs(b[r * n + i]);
+            double e = fabs((double)a[r * n + i] - b[r * n + i]);
+            if (!(e <= d)) d = e; /* NaN propagates as a failure */
+        }
+        if (!(d / mx <= worst)) worst = d / mx;
+    }
+    return worst;
+}
+
+static void make_tokens(int32_t *tok, int64_t n, int64_t n_vocab, uint64_t seed) {
+    for (int64_t i = 0; i < n; i++) tok[i] = (int32_t)(test_rand_u64(&seed) % (uint64_t)n_vocab);
+}
+
+/* Runtime logits for tok[0..n) evaluated in two calls (exercises the KV cache and batching). */
+static float *runtime_logits(const lq_model *m, const int32_t *tok, int64_t n, bool f32_act, int threads) {
+    lq_error err;
+    lq_runtime *rt = NULL;
+    lq_runtime_opts o = {threads, 64, 7, f32_act};
+    CHECK_OK(lq_runtime_create(m, &o, &rt, &err), &err);
+    if (!rt) return NULL;
+    int64_t nv = lq_runtime_n_vocab(rt);
+    float *logits = calloc((size_t)(n * nv), sizeof(float));
+    int64_t first = n / 3;
+    CHECK_OK(lq_runtime_eval(rt, tok, first, logits, &err), &err);
+    CHECK_OK(lq_runtime_eval(rt, tok + first, n - first, logits + first * nv, &err), &err);
+    CHECK(lq_runtime_n_past(rt) == n);
+    lq_runtime_free(rt);
+    return logits;
+}
+
+#define N_TOK 20
+
+/* The runtime (fp32 activations) against the naive pass; with quantized activations the
+ * result must stay close (llama.cpp's own approximation). */
+static void compare_model(const char *path, const char *label, double tol_exact, double tol_qact) {
+    lq_error err;
+    lq_model *m = NULL;
+    CHECK_OK(lq_model_open(path, &m, &err), &err);
+    if (!m) return;
+    naive_model nm = naive_load(m);
+    int64_t nv = nm.hp.n_vocab;
+    int32_t tok[N_TOK];
+    make_tokens(tok, N_TOK, nv, 42);
+    float *ref = malloc((size_t)(N_TOK * nv) * sizeof(float));
+    naive_forward(&nm, tok, N_TOK, ref);
+    float *got = runtime_logits(m, tok, N_TOK, true, 2);
+    double e = got ? max_rel_err(got, ref, N_TOK, nv) : 1;
+    CHECKF(e <= tol_exact, "%s: fp32-activation logits differ from the naive pass by %.3g (relative)", label, e);
+    float *got_q = runtime_logits(m, tok, N_TOK, false, 2);
+    double eq = got_q ? max_rel_err(got_q, ref, N_TOK, nv) : 1;
+    CHECKF(eq <= tol_qact, "%s: quantized-activation logits differ by %.3g (relative)", label, eq);
+    fprintf(stderr, "%-28s fp32 act: %.2e   quantized act: %.2e\n", label, e, eq);
+    free(got), free(got_q), free(ref);
+    naive_free(&nm);
+    lq_model_close(m);
+}
+
+static void test_656k(void) {
+    const char *dir = test_shared_path("models/tinystories-656k");
+    compare_model(dir, "tinystories-656k (HF f32)", 1e-4, 1e-4);
+}
+
+static void test_synthetic_types(const char *tmp) {
+    static const lq_type types[] = {LQ_TYPE_F32,  LQ_TYPE_F16,  LQ_TYPE_BF16, LQ_TYPE_Q4_0,   LQ_TYPE_Q4_1,
+                                    LQ_TYPE_Q5_0, LQ_TYPE_Q5_1, LQ_TYPE_Q8_0, LQ_TYPE_Q2_K,   LQ_TYPE_Q3_K,
+                                    LQ_TYPE_Q4_K, LQ_TYPE_Q5_K, LQ_TYPE_Q6_K, LQ_TYPE_IQ4_NL, LQ_TYPE_IQ4_XS};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        lq_error err;
+        lq_synth_opts o;
+        CHECK_OK(lq_synth_shape("tiny", &o, &err), &err);
+        o.type = types[i];
+        o.seed = 7 + i;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/synth-%s.gguf", tmp, lq_type_get(types[i])->name);
+        lq_status st = lq_synth_write(path, &o, &err);
+        CHECKF(st == LQ_OK, "synth %s: %s", lq_type_get(types[i])->name, err.msg);
+        if (st) continue;
+        char label[64];
+        snprintf(label, sizeof label, "synthetic tiny %s (GGUF)", lq_type_get(types[i])->name);
+        /* quantized activations (Q8_0/Q8_K) cost up to about a percent of the logit range */
+        compare_model(path, label, 1e-4, lq_type_get(types[i])->is_quantized ? 3e-2 : 1e-4);
+        remove(path);
+    }
+}
+
+/* The same seed written as an HF directory and as GGUF (rows permuted for interleaved RoPE)
+ * is the same model: logits agree. */
+static void test_hf_vs_gguf(const char *tmp) {
+    lq_error err;
+    lq_synth_opts o;
+    CHECK_OK(lq_synth_shape("tiny", &o, &err), &err);
+    o.tie_embeddings = true;
+    char dir[4200], gguf[4200];
+    snprintf(dir, sizeof dir, "%s/synth-hf", tmp);
+    snprintf(gguf, sizeof gguf, "%s/synth-tied.gguf", tmp);
+    CHECK_OK(lq_synth_write(dir, &o, &err), &err);
+    CHECK_OK(lq_synth_write(gguf, &o, &err), &err);
+    lq_model *a = NULL, *b = NULL;
+    CHECK_OK(lq_model_open(dir, &a, &err), &err);
+    CHECK_OK(lq_model_open(gguf, &b, &err), &err);
+    if (!a || !b) return;
+    CHECK(lq_model_rope_layout(a) == LQ_ROPE_HALVES);
+    CHECK(lq_model_rope_layout(b) == LQ_ROPE_INTERLEAVED);
+    int32_t tok[N_TOK];
+    make_tokens(tok, N_TOK, o.n_vocab, 3);
+    float *la = runtime_logits(a, tok, N_TOK, true, 1);
+    float *lb = runtime_logits(b, tok, N_TOK, true, 1);
+    double e = la && lb ? max_rel_err(la, lb, N_TOK, o.n_vocab) : 1;
+    CHECKF(e <= 1e-5, "HF and GGUF layouts of one synthetic model differ by %.3g", e);
+    free(la), free(lb);
+    lq_model_close(a);
+    lq_model_close(b);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Layer-at-a-time API, hooks, weight replacement, determinism
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct hook_log {
+    int calls;
+    int q_calls;
+    int64_t rows_seen;
+    bool bad_width;
+    const lq_hparams *hp;
+} hook_log;
+
+static void count_hook(void *ctx, const char *name, const float *x, int64_t n_tokens, int64_t n_in) {
+    hook_log *h = (hook_log *)ctx;
+    h->calls++;
+    if (strstr(name, "attn_q")) h->q_calls++;
+    h->rows_seen += n_tokens;
+    int64_t want = strstr(name, "ffn_down") ? h->hp->n_ff : h->hp->n_embd;
+    if (n_in != want || !isfinite(x[0]) || !isfinite(x[(n_tokens - 1) * n_in + n_in - 1])) h->bad_width = true;
+}
+
+static void test_layer_api(const char *tmp) {
+    lq_error err;
+    lq_synth_opts o;
+    CHECK_OK(lq_synth_shape("tiny", &o, &err), &err);
+    o.type = LQ_TYPE_Q8_0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/synth-layers.gguf", tmp);
+    CHECK_OK(lq_synth_write(path, &o, &err), &err);
+    lq_model *m = NULL;
+    CHECK_OK(lq_model_open(path, &m, &err), &err);
+    if (!m) return;
+    const int64_t n_seq = 2, n = 9, nv = o.n_vocab, E = o.n_embd;
+    int32_t tok[2 * 9];
+    make_tokens(tok, n_seq * n, nv, 11);
+
+    /* reference: each sequence through eval from an empty cache */
+    lq_runtime *rt = NULL;
+    lq_runtime_opts ro = {2, 32, 4, false};
+    CHECK_OK(lq_runtime_create(m, &ro, &rt, &err), &err);
+    if (!rt) return;
+    float *ref = malloc((size_t)(n_seq * n * nv) * sizeof(float));
+    for (int s = 0; s < n_seq; s++) {
+        lq_runtime_reset(rt);
+        CHECK_OK(lq_runtime_eval(rt, tok + s * n, n, ref + s * n * nv, &err), &err);
+    }
+
+    /* the same through embed → layer × n_layer → logits, both sequences in one batch */
+    hook_log log = {0, 0, 0, false, lq_model_hparams(m)};
+    lq_runtime_set_hook(rt, count_hook, &log);
+    float *hidden = malloc((size_t)(n_seq * n * E) * sizeof(float));
+    float *got = malloc((size_t)(n_seq * n * nv) * sizeof(float));
+    CHECK_OK(lq_runtime_embed(rt, tok, n_seq * n, hidden, &err), &err);
+    for (int64_t l = 0; l < lq_runtime_n_layer(rt); l++)
+        CHECK_OK(lq_runtime_layer(rt, l, hidden, n_seq, n, &err), &err);
+    CHECK_OK(lq_runtime_logits(rt, hidden, n_seq * n, got, &err), &err);
+    double e = max_rel_err(got, ref, n_seq * n, nv);
+    CHECKF(e <= 1e-5, "layer-at-a-time logits differ from eval by %.3g", e);
+    /* 7 linear inputs per layer + the output head */
+    CHECK(log.calls == 7 * o.n_layer + 1);
+    CHECK(log.q_calls == o.n_layer);
+    CHECK(log.rows_seen == (7 * o.n_layer + 1) * n_seq * n);
+    CHECK(!log.bad_width);
+    CHECK(lq_runtime_layer(rt, o.n_layer, hidden, n_seq, n, &err) == LQ_ERR_INVALID);
+
+    /* replacing a weight by its own dequantized copy (F32) keeps the logits close; replacing
+     * it by zeros changes them */
+    lq_runtime_set_hook(rt, NULL, NULL);
+    const lq_tensor *wq = lq_model_find(m, "blk.0.attn_q.weight");
+    float *wq_f32 = tensor_to_f32(wq);
+    CHECK_OK(lq_runtime_set_weight(rt, "blk.0.attn_q.weight", LQ_TYPE_F32, wq_f32, &err), &err);
+    float *got2 = malloc((size_t)(n * nv) * sizeof(float));
+    lq_runtime_reset(rt);
+    CHECK_OK(lq_runtime_eval(rt, tok, n, got2, &err), &err);
+    double e2 = max_rel_err(got2, ref, n, nv);
+    CHECKF(e2 <= 3e-2, "F32 copy of attn_q changes logits by %.3g", e2);
+    memset(wq_f32, 0, (size_t)(wq->ne[0] * wq->ne[1]) * sizeof(float));
+    lq_runtime_reset(rt);
+    CHECK_OK(lq_runtime_eval(rt, tok, n, got2, &err), &err);
+    CHECK(max_rel_err(got2, ref, n, nv) > 1e-3);
+    CHECK(lq_runtime_set_weight(rt, "blk.0.no_such.weight", LQ_TYPE_F32, wq_f32, &err) == LQ_ERR_INVALID);
+    CHECK(lq_runtime_set_weight(rt, "blk.0.attn_q.weight", LQ_TYPE_Q4_K, wq_f32, &err) == LQ_OK); /* 256 wide */
+
+    /* bad input: token out of range, context overflow */
+    int32_t bad = (int32_t)nv;
+    lq_runtime_reset(rt);
+    CHECK(lq_runtime_eval(rt, &bad, 1, NULL, &err) == LQ_ERR_INVALID);
+    CHECK(strstr(err.msg, "vocabulary") != NULL);
+    int32_t many[40] = {0};
+    CHECK(lq_runtime_eval(rt, many, 40, NULL, &err) == LQ_ERR_INVALID);
+
+    free(ref), free(hidden), free(got), free(got2), free(wq_f32);
+    lq_runtime_free(rt);
+
+    /* determinism: 1 and 2 threads give identical bytes */
+    float *l1 = runtime_logits(m, tok, n, false, 1);
+    float *l2 = runtime_logits(m, tok, n, false, 2);
+    CHECK(l1 && l2 && memcmp(l1, l2, (size_t)(n * nv) * sizeof(float)) == 0);
+    free(l1), free(l2);
+    lq_model_close(m);
+    remove(path);
+}
+
+int main(void) {
+    const char *tmp = test_tmpdir("runtime-forward");
+    test_synthetic_types(tmp);
+    test_hf_vs_gguf(tmp);
+    test_layer_api(tmp);
+    test_656k();
+    TEST_DONE();
+}
