@@ -176,6 +176,10 @@ typedef struct lq_gguf_tensor_info {
     const void *data; /* into the mapping */
 } lq_gguf_tensor_info;
 
+/* Accepts versions 3 and 2 (same layout); others give LQ_ERR_UNSUPPORTED. Malformed files give
+ * LQ_ERR_FORMAT with one line "<path>: <item>: <problem> [at offset N]"; open/mmap failures
+ * LQ_ERR_IO. Tensors may be stored in any order but must be aligned, inside the file and not
+ * overlap. A file without tensors may end right after its kv block. */
 lq_status lq_gguf_open(const char *path, lq_gguf **out, lq_error *err);
 /* Parses a GGUF image held in memory (not copied; must outlive the handle). Used by fuzzers. */
 lq_status lq_gguf_open_memory(const void *data, size_t size, const char *name, lq_gguf **out,
@@ -189,19 +193,24 @@ uint64_t lq_gguf_data_offset(const lq_gguf *g); /* file offset of the data secti
 uint64_t lq_gguf_file_size(const lq_gguf *g);
 
 int64_t lq_gguf_n_kv(const lq_gguf *g);
-int64_t lq_gguf_find_key(const lq_gguf *g, const char *key); /* -1 if absent */
+int64_t lq_gguf_find_key(const lq_gguf *g, const char *key); /* -1 if absent; O(log n) */
 lq_str lq_gguf_key(const lq_gguf *g, int64_t i);
 lq_gguf_type lq_gguf_kv_type(const lq_gguf *g, int64_t i);
 /* For arrays: element type and count (LQ_GGUF_TYPE_COUNT / 0 for non-arrays). */
 lq_gguf_type lq_gguf_arr_type(const lq_gguf *g, int64_t i);
 uint64_t lq_gguf_arr_n(const lq_gguf *g, int64_t i);
-/* Raw little-endian element data of a scalar or a non-string array (NULL for strings). */
+/* Raw little-endian element data of a scalar or a non-string array (NULL for strings). It
+ * points into the file and may be unaligned: memcpy the values out. */
 const void *lq_gguf_kv_data(const lq_gguf *g, int64_t i);
-/* String value of a STRING kv, or element j of a string array. */
+/* String value of a STRING kv, or element j of a string array (O(1)); {NULL, 0} for another
+ * type or j out of range. */
 lq_str lq_gguf_get_str(const lq_gguf *g, int64_t i);
 lq_str lq_gguf_arr_str(const lq_gguf *g, int64_t i, uint64_t j);
 /* Typed scalar getters; each widens any integer/float/bool scalar that fits and returns
- * LQ_ERR_FORMAT (with a message naming the key) when the kv has another type. */
+ * LQ_ERR_FORMAT (with a message naming the key) when the kv has another type. Precisely:
+ * u64 takes unsigned ints, bool, and signed ints >= 0; i64 takes signed ints, bool, and unsigned
+ * ints <= INT64_MAX; f64 takes every integer, float and bool; bool takes bool and integers
+ * equal to 0 or 1. Floats are never converted to integers. Strings/arrays: LQ_ERR_FORMAT. */
 lq_status lq_gguf_get_u64(const lq_gguf *g, int64_t i, uint64_t *v, lq_error *err);
 lq_status lq_gguf_get_i64(const lq_gguf *g, int64_t i, int64_t *v, lq_error *err);
 lq_status lq_gguf_get_f64(const lq_gguf *g, int64_t i, double *v, lq_error *err);
@@ -212,7 +221,7 @@ const char *lq_gguf_type_name(lq_gguf_type t);
 
 int64_t lq_gguf_n_tensors(const lq_gguf *g);
 const lq_gguf_tensor_info *lq_gguf_tensor(const lq_gguf *g, int64_t i);
-int64_t lq_gguf_find_tensor(const lq_gguf *g, const char *name); /* -1 if absent */
+int64_t lq_gguf_find_tensor(const lq_gguf *g, const char *name); /* -1 if absent; O(log n) */
 
 /* ------------------------------------------------------------------------------------------
  * GGUF v3 writer: metadata in memory, tensor data streamed in info order, written to a
@@ -220,8 +229,14 @@ int64_t lq_gguf_find_tensor(const lq_gguf *g, const char *name); /* -1 if absent
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_gguf_writer lq_gguf_writer;
 
+/* Creates "<path>.tmp.XXXXXX" at once (LQ_ERR_IO naming path when the directory is missing or
+ * not writable). Argument errors (LQ_ERR_INVALID) leave the writer usable; after an I/O error or
+ * an over-long write the temporary file is removed and every later call returns that error.
+ * Either way the caller ends with lq_gguf_writer_finish or lq_gguf_writer_abort. Setting
+ * general.alignment (u32, nonzero power of two; anything else is refused) changes the layout. */
 lq_status lq_gguf_writer_open(const char *path, lq_gguf_writer **out, lq_error *err);
-/* Setting a key twice replaces its value (order of first insertion is kept). */
+/* Setting a key twice replaces its value (order of first insertion is kept). Metadata and
+ * tensors are fixed once the first lq_gguf_writer_write (which writes the header) happened. */
 lq_status lq_gguf_writer_set_scalar(lq_gguf_writer *w, const char *key, lq_gguf_type type,
                                     const void *value, lq_error *err);
 lq_status lq_gguf_writer_set_u32(lq_gguf_writer *w, const char *key, uint32_t v, lq_error *err);
@@ -236,15 +251,18 @@ lq_status lq_gguf_writer_set_arr_str(lq_gguf_writer *w, const char *key, const l
                                      uint64_t n, lq_error *err);
 /* Copies kv i of a reader (any type) under its own key. */
 lq_status lq_gguf_writer_copy_kv(lq_gguf_writer *w, const lq_gguf *src, int64_t i, lq_error *err);
+/* LQ_OK also when the key is absent; LQ_ERR_INVALID once data was written. */
 lq_status lq_gguf_writer_remove_key(lq_gguf_writer *w, const char *key);
 /* Declares a tensor; offsets follow declaration order. */
 lq_status lq_gguf_writer_add_tensor(lq_gguf_writer *w, const char *name, uint32_t n_dims,
                                     const int64_t *ne, lq_type type, lq_error *err);
 /* Appends bytes of the current tensor (tensors in declaration order; a tensor may be written in
- * several pieces; when its byte count is reached the writer pads and moves to the next). The
- * header is written on the first call. */
+ * several pieces; when its byte count is reached the writer pads and moves to the next, so one
+ * piece may also span several tensors). The header is written on the first call. Bytes beyond
+ * the last declared tensor are an error. Tensor data is never held in memory. */
 lq_status lq_gguf_writer_write(lq_gguf_writer *w, const void *data, size_t n, lq_error *err);
-/* Checks every tensor was written completely, fsyncs, renames into place, frees w. */
+/* Checks every tensor was written completely, fsyncs, renames into place (mode 0644, replacing
+ * an existing file atomically), frees w. On any failure nothing is left at path or beside it. */
 lq_status lq_gguf_writer_finish(lq_gguf_writer *w, lq_error *err);
 /* Removes the temporary file and frees w (safe on NULL). */
 void lq_gguf_writer_abort(lq_gguf_writer *w);
