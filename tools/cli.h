@@ -38,5 +38,6 @@ int lq_cmd_inspect(int argc, char **argv);
 int lq_cmd_ppl(int argc, char **argv);
 int lq_cmd_bench(int argc, char **argv);
 int lq_cmd_synth(int argc, char **argv);
+int lq_cmd_codec(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const lq_command commands[] = {
     {"ppl", lq_cmd_ppl, "perplexity and KL divergence over a text (llama-perplexity's method)"},
     {"bench", lq_cmd_bench, "prompt/generation speed of a model ('bench codecs': kernels)"},
     {"synth", lq_cmd_synth, "write a random Llama-shaped checkpoint (HF or GGUF)"},
+    {"codec", lq_cmd_codec, "quantize/dequantize raw float32 rows with one block codec"},
 };
 
 static void print_help(FILE *f) {
