@@ -232,10 +232,18 @@ static void check_table_path(const kq_format *f, const float *input, const float
             bad_bytes += memcmp(a, b, f->block_bytes) != 0;
             f->decode(a, ya);
             f->decode(b, yb);
-            bad_values += memcmp(ya, yb, sizeof ya) != 0;
+            /* numerically equal: in a zero-scale sub-block another code may flip the sign of 0 */
+            int differ = 0;
+            for (int e = 0; e < LQ_QK_K; ++e) differ |= ya[e] != yb[e];
+            bad_values += differ;
         }
     }
-    if (!qw_row) CHECKF(bad_bytes == 0, "%s: codec table differs in %d blocks", f->name, bad_bytes);
+    if (!qw_row)
+        CHECKF(bad_bytes == 0, "%s: codec table differs in %d blocks", f->name, bad_bytes);
+    else
+        fprintf(stderr, "%s imatrix: codec table (no keep buffer) differs from llama.cpp's codes of "
+                "zero-scale sub-blocks in %d of %d super-blocks\n", f->name, bad_bytes,
+                N_ROWS * N_SB);
     CHECKF(bad_values == 0, "%s: codec table decodes differently in %d blocks", f->name, bad_values);
 }
 
@@ -359,6 +367,20 @@ static void test_random(const kq_format *f) {
                 if (again[i] != codes[i] && g.scale[i / g.sub_size] != 0.0f) changed++;
             }
             CHECKF(out_of_range == 0, "%s: %d codes out of range", f->name, out_of_range);
+            /* the final requantization picks the nearest grid value of each sub-block */
+            int not_nearest = 0;
+            for (int i = 0; i < LQ_QK_K; ++i) {
+                float step = fabsf(g.scale[i / g.sub_size]);
+                if (step == 0.0f) continue;
+                double here = fabs((double)f->value(&g, i, codes[i]) - x[i]);
+                for (int dc = -1; dc <= 1; dc += 2) {
+                    int32_t c = codes[i] + dc;
+                    if (c < g.qmin || c > g.qmax) continue;
+                    double there = fabs((double)f->value(&g, i, c) - x[i]);
+                    if (there < here - 1e-5 * step) not_nearest++;
+                }
+            }
+            CHECKF(not_nearest == 0, "%s: %d codes are not the nearest on the grid", f->name, not_nearest);
             CHECKF(changed == 0, "%s: round() changed %d codes", f->name, changed);
             /* rounding a column range gives the same codes as the whole block */
             int32_t part[LQ_QK_K];
@@ -367,6 +389,22 @@ static void test_random(const kq_format *f) {
             CHECKF(memcmp(part, again, sizeof part) == 0, "%s: column-range rounding differs", f->name);
         }
     }
+    /* arbitrary codes (not only those round() picks) survive encode → decode at their element */
+    int bad_layout = 0;
+    for (int trial = 0; trial < 16; ++trial) {
+        uint8_t block[sizeof(lq_block_q8_K)];
+        for (int i = 0; i < LQ_QK_K; ++i) x[i] = 0.01f * test_rand_normal(&seed);
+        f->fit(x, NULL, &g, NULL);
+        for (int i = 0; i < LQ_QK_K; ++i)
+            codes[i] = g.qmin + (int32_t)(test_rand_u64(&seed) % (uint64_t)(g.qmax - g.qmin + 1));
+        f->encode(&g, codes, block);
+        f->decode(block, y);
+        for (int i = 0; i < LQ_QK_K; ++i) {
+            float v = f->value(&g, i, codes[i]);
+            bad_layout += memcmp(&v, &y[i], 4) != 0;
+        }
+    }
+    CHECKF(bad_layout == 0, "%s: %d random codes decode to other values", f->name, bad_layout);
     fprintf(stderr, "%s: worst relative RMSE on Gaussian blocks %.4f (bound %.3f)\n", f->name,
             worst, f->rel_rmse_bound);
     CHECKF(worst < f->rel_rmse_bound, "%s: relative RMSE %.4f above %.3f", f->name, worst,
@@ -444,6 +482,81 @@ static void test_q8_K_properties(void) {
     }
 }
 
+/* Rows shaped like the README describes the vector input (which this checkout lost): zeros,
+ * constants, one outlier, tiny, large, alternating, ramp, coarse grid, Gaussian with spikes,
+ * all-positive, all-negative, Gaussian with rare x20 outliers and heavy tails. */
+static void make_synthetic_rows(float *m) {
+    uint64_t seed = 0x5EED5EEDull;
+    for (int r = 0; r < N_ROWS; ++r) {
+        float *row = m + (size_t)r * N_COLS;
+        for (int i = 0; i < N_COLS; ++i) {
+            float g = test_rand_normal(&seed);
+            float v;
+            switch (r) {
+            case 0: v = 0.0f; break;
+            case 1: v = 0.0123f; break;
+            case 2: v = -0.5f; break;
+            case 3: v = i == 777 ? 3.0f : 0.0f; break;
+            case 4: v = 1e-7f * g; break;
+            case 5: v = 1e3f * g; break;
+            case 6: v = (i & 1) ? -0.25f : 0.25f; break;
+            case 7: v = -1.0f + 2.0f * (float)i / N_COLS; break;
+            case 8: v = 0.125f * (float)((int)(g * 4.0f)); break;
+            case 9: v = 0.02f * g + (i % 97 == 0 ? 0.5f : 0.0f); break;
+            case 10: v = fabsf(0.02f * g) + 1e-4f; break;
+            case 11: v = -fabsf(0.02f * g) - 1e-4f; break;
+            default: {
+                float u = test_rand_uniform(&seed);
+                v = 0.02f * g * (u < 0.002f ? 20.0f : 1.0f);
+                if (r >= 20) v *= 1.0f + 3.0f * g * g * (u > 0.98f); /* heavier tails */
+            }
+            }
+            row[i] = v;
+        }
+    }
+}
+
+/* The library's row quantizer (built by codec.c from the same tables) agrees with the codecs:
+ * same bytes as fit → round → encode here, single- and multi-threaded; dequantize = decode. */
+static void test_row_api(const kq_format *f, const float *input, const float *imatrix) {
+    size_t row_bytes = (size_t)N_SB * f->block_bytes;
+    uint8_t *a = (uint8_t *)malloc(N_ROWS * row_bytes), *b = (uint8_t *)malloc(N_ROWS * row_bytes);
+    float *deq = (float *)malloc(sizeof(float) * N_ROWS * N_COLS);
+    int32_t codes[LQ_QK_K];
+    lq_grid g;
+    lq_error err;
+    for (int m = 0; m < 2; ++m) {
+        const float *qw = m ? imatrix : NULL;
+        CHECK_OK(lq_quantize_rows(f->type, input, a, N_ROWS, N_COLS, qw, &err), &err);
+        CHECK_OK(lq_quantize_rows_mt(f->type, input, b, N_ROWS, N_COLS, qw, 2, &err), &err);
+        CHECKF(memcmp(a, b, N_ROWS * row_bytes) == 0, "%s: threaded rows differ", f->name);
+        int bad = 0, bad_deq = 0;
+        CHECK_OK(lq_dequantize_rows(f->type, a, deq, N_ROWS, N_COLS, &err), &err);
+        for (int r = 0; r < N_ROWS; ++r) {
+            const float *row = input + (size_t)r * N_COLS;
+            float sigma2 = row_sigma2(row);
+            for (int sb = 0; sb < N_SB; ++sb) {
+                uint8_t block[sizeof(lq_block_q8_K)];
+                float y[LQ_QK_K];
+                const uint8_t *got = a + (size_t)r * row_bytes + sb * f->block_bytes;
+                encode_block(f, true, row + sb * LQ_QK_K, qw ? qw + sb * LQ_QK_K : NULL, sigma2,
+                             &g, codes, block);
+                if (memcmp(block, got, f->block_bytes) != 0 && bad++ < 3)
+                    fprintf(stderr, "%s %s: lq_quantize_rows differs at row %d super-block %d\n",
+                            f->name, m ? "imatrix" : "ref", r, sb);
+                f->decode(got, y);
+                bad_deq += memcmp(y, deq + (size_t)r * N_COLS + sb * LQ_QK_K, sizeof y) != 0;
+            }
+        }
+        CHECKF(bad == 0, "%s: lq_quantize_rows differs from the codec in %d super-blocks", f->name, bad);
+        CHECKF(bad_deq == 0, "%s: lq_dequantize_rows differs from decode in %d super-blocks",
+               f->name, bad_deq);
+    }
+    free(a);
+    free(b);
+    free(deq);
+}
+
 int main(void) {
     float *input = load_f32("testvectors/quants/input.f32", (size_t)N_ROWS * N_COLS);
     float *imatrix = load_f32("testvectors/quants/imatrix.f32", N_COLS);
@@ -452,11 +565,19 @@ int main(void) {
         fprintf(stderr, "WARNING: testvectors/quants is damaged in this checkout: input rows "
                 "0..%d read as zeros (sparse holes); comparing rows %d..%d only\n",
                 first_row - 1, first_row, N_ROWS - 1);
+    float *synthetic = (float *)malloc(sizeof(float) * N_ROWS * N_COLS);
+    make_synthetic_rows(synthetic);
     for (int i = 0; i < N_FORMATS; ++i) {
         test_vectors(&formats[i], input, imatrix, first_row);
+        for (int m = 0; m < 2; ++m) {
+            check_values_match_decode(&formats[i], synthetic, m ? imatrix : NULL);
+            check_table_path(&formats[i], synthetic, m ? imatrix : NULL);
+        }
+        test_row_api(&formats[i], synthetic, imatrix);
         test_random(&formats[i]);
         test_special_blocks(&formats[i]);
     }
+    free(synthetic);
     test_q8_K(input, first_row);
     test_q8_K_properties();
     free(input);
