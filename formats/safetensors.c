@@ -233,8 +233,8 @@ static lq_status parse_tensor(lq_safetensors *st, const st_shard *s, const char 
                        path, name);
     int type = dtype_from_name(json_string_value(dtype));
     if (type < 0)
-        return lq_fail(err, LQ_ERR_UNSUPPORTED, "unsupported dtype %s for tensor %s in %s",
-                       json_string_value(dtype), name, path);
+        return lq_fail(err, LQ_ERR_UNSUPPORTED, "%s: unsupported dtype %s for tensor %s (F32, F16, BF16 are read)",
+                       path, json_string_value(dtype), name);
     size_t n_dims = json_array_size(shape);
     if (n_dims > LQ_MAX_DIMS)
         return lq_fail(err, LQ_ERR_UNSUPPORTED, "%s: tensor '%s': %zu dimensions (at most %d supported)",
