@@ -125,7 +125,7 @@ static void bw_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
 }
 
 static double measure_read_bandwidth(int n_threads) {
-    size_t bytes = (size_t)512 << 20;
+    size_t bytes = (size_t)1 << 30; /* well beyond the last-level cache */
     uint64_t *buf = (uint64_t *)malloc(bytes);
     if (!buf) return 0;
     memset(buf, 1, bytes);
