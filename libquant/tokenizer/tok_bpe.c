@@ -278,7 +278,7 @@ static lq_status bpe_word(const lq_tokenizer *t, tok_work *w, const char *word, 
     if (st) return st;
     for (int64_t i = w->n_sym > 0 ? 0 : -1; i >= 0; i = w->sym[i].next) {
         const tok_sym *s = &w->sym[i];
-        int32_t id = tok_map_get(&t->token_map, word + s->off, s->len);
+        int32_t id = s->id;
         if (id >= 0) {
             if (!tok_out_push(out, id)) goto nomem;
             continue;

@@ -87,7 +87,12 @@ static lq_status load_tokens(lq_tokenizer *t, const gguf_src *s, lq_error *err) 
     const uint8_t *scores = si >= 0 ? lq_gguf_kv_data(s->g, si) : NULL;
     const uint8_t *types = yi >= 0 ? lq_gguf_kv_data(s->g, yi) : NULL;
     for (uint64_t j = 0; j < n; j++) {
-        if (scores) memcpy(&t->score[j], scores + 4 * j, 4);
+        if (scores) {
+            memcpy(&t->score[j], scores + 4 * j, 4);
+            if (t->score[j] != t->score[j])
+                return lq_fail(err, LQ_ERR_NUMERIC, "%s: tokenizer.ggml.scores[%llu] is NaN",
+                               s->path, (unsigned long long)j);
+        }
         if (types) {
             int32_t ty;
             memcpy(&ty, types + 4 * j, 4);

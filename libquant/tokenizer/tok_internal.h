@@ -78,7 +78,12 @@ struct lq_tokenizer {
     bool use_merges;  /* pair priority from merge rank instead of token score */
     int32_t n_merges;
     char *merge_keys;
+    uint64_t *merge_key_off; /* n_merges + 1 */
     tok_map merge_map;
+    /* (left id, right id) → rank and product id, for merges whose parts are tokens. */
+    uint64_t *pair_key; /* (left << 32 | right) + 1, 0 = empty */
+    int32_t *pair_rank, *pair_product;
+    uint64_t pair_cap;
     char *merge_text;       /* "left right" strings for export */
     uint64_t *merge_text_off; /* n_merges + 1 */
 
@@ -96,6 +101,12 @@ struct lq_tokenizer {
     char byte_enc[256][2]; /* UTF-8 of each byte's GPT-2 character (1 or 2 bytes) */
     uint8_t byte_enc_len[256];
 
+    /* Pairs of adjacent characters found inside some token or merge product: text can be cut
+     * between two characters whose pair is not here, since no merge can ever join them. */
+    uint64_t *char_pairs; /* open addressing, 0 = empty */
+    uint64_t char_pairs_cap;
+
+    int32_t single_byte_id[256]; /* id of each 1-byte string, -1 if none */
     int32_t byte_token[256]; /* SPM: id of "<0xXX>" (or of the 1-byte string), -1 if none */
 
     /* Tokens matched before tokenization (control, user-defined, unknown), longest first. */
@@ -135,6 +146,25 @@ lq_status tok_set_pre(lq_tokenizer *t, const char *pre, lq_error *err);
 /* Adds one regex (PCRE2 syntax with \s meaning llama.cpp's whitespace set). */
 lq_status tok_add_regex(lq_tokenizer *t, const char *pattern, lq_error *err);
 
+static inline uint64_t tok_mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Builds char_pairs from the token texts and merge products. */
+lq_status tok_build_char_pairs(lq_tokenizer *t, lq_error *err);
+/* Key of the two characters a[0..la) and b[0..lb) (each 1..4 bytes). */
+static inline uint64_t tok_char_pair_key(const char *a, size_t la, const char *b, size_t lb) {
+    uint32_t x = 0, y = 0;
+    for (size_t i = 0; i < la; i++) x = x << 8 | (uint8_t)a[i];
+    for (size_t i = 0; i < lb; i++) y = y << 8 | (uint8_t)b[i];
+    /* lengths keep "\x00" distinct from nothing; the high bit keeps keys non-zero */
+    return (uint64_t)(x | (uint32_t)la << 29) << 32 | (y | (uint32_t)lb << 29) | 1ull << 63;
+}
+bool tok_char_pair_known(const lq_tokenizer *t, uint64_t key);
+
 /* Output accumulator for lq_tokenize. */
 typedef struct tok_out {
     int32_t *ids;
@@ -146,13 +176,18 @@ bool tok_out_push(tok_out *o, int32_t id);
 typedef struct tok_sym {
     int32_t prev, next;
     uint32_t off, len; /* bytes of the text */
+    int32_t id;        /* token with this text, -1 if none */
 } tok_sym;
 
 typedef struct tok_pair {
-    double priority; /* higher first */
+    uint32_t priority; /* higher first: an order-preserving image of a score, or ~rank */
     int32_t left, right;
-    uint32_t size; /* left.len + right.len when pushed: a changed size means a stale pair */
+    uint32_t size;   /* left.len + right.len when pushed: a changed size means a stale pair */
+    int32_t product; /* id of the merged text, -1 if none, -2 if not looked up */
 } tok_pair;
+
+/* Builds the id-pair merge table (called by tok_finish). */
+lq_status tok_build_pair_table(lq_tokenizer *t, lq_error *err);
 
 typedef struct tok_work {
     tok_sym *sym;

@@ -25,7 +25,7 @@ static bool pair_better(const tok_pair *a, const tok_pair *b) {
     return a->left < b->left;
 }
 
-static bool heap_push(tok_work *w, const tok_pair *p) {
+static bool heap_append(tok_work *w, const tok_pair *p) {
     if (w->n_heap == w->cap_heap) {
         int64_t cap = w->cap_heap ? w->cap_heap * 2 : 1024;
         tok_pair *h = realloc(w->heap, (size_t)cap * sizeof *h);
@@ -33,7 +33,13 @@ static bool heap_push(tok_work *w, const tok_pair *p) {
         w->heap = h;
         w->cap_heap = cap;
     }
-    int64_t i = w->n_heap++;
+    w->heap[w->n_heap++] = *p;
+    return true;
+}
+
+static bool heap_push(tok_work *w, const tok_pair *p) {
+    if (!heap_append(w, p)) return false;
+    int64_t i = w->n_heap - 1;
     while (i > 0) {
         int64_t parent = (i - 1) / 2;
         if (!pair_better(p, &w->heap[parent])) break;
@@ -44,43 +50,80 @@ static bool heap_push(tok_work *w, const tok_pair *p) {
     return true;
 }
 
-static tok_pair heap_pop(tok_work *w) {
-    tok_pair top = w->heap[0];
-    tok_pair last = w->heap[--w->n_heap];
-    int64_t i = 0, n = w->n_heap;
+/* Moves item down from slot i of a heap of n entries. */
+static void sift_down(tok_pair *heap, int64_t n, int64_t i, tok_pair item) {
     for (;;) {
         int64_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && pair_better(&w->heap[c + 1], &w->heap[c])) c++;
-        if (!pair_better(&w->heap[c], &last)) break;
-        w->heap[i] = w->heap[c];
+        if (c + 1 < n && pair_better(&heap[c + 1], &heap[c])) c++;
+        if (!pair_better(&heap[c], &item)) break;
+        heap[i] = heap[c];
         i = c;
     }
-    if (n > 0) w->heap[i] = last;
+    heap[i] = item;
+}
+
+static tok_pair heap_pop(tok_work *w) {
+    tok_pair top = w->heap[0];
+    tok_pair last = w->heap[--w->n_heap];
+    if (w->n_heap > 0) sift_down(w->heap, w->n_heap, 0, last);
     return top;
 }
 
-/* Pushes the pair (left, right) when it may merge. Returns false only when out of memory. */
+/* Floyd's bottom-up construction: the initial pairs in O(n). */
+static void heapify(tok_work *w) {
+    for (int64_t i = w->n_heap / 2 - 1; i >= 0; i--) sift_down(w->heap, w->n_heap, i, w->heap[i]);
+}
+
+/* Order-preserving map of a float score to uint32 (NaN never occurs: scores are checked). */
+static uint32_t score_key(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+/* Rank and product of the merge of tokens l and r; false if they do not merge. */
+static bool id_pair_rank(const lq_tokenizer *t, int32_t l, int32_t r, int32_t *rank,
+                         int32_t *product) {
+    uint64_t k = ((uint64_t)(uint32_t)l << 32 | (uint32_t)r) + 1, mask = t->pair_cap - 1;
+    for (uint64_t i = tok_mix64(k) & mask; t->pair_key[i]; i = (i + 1) & mask)
+        if (t->pair_key[i] == k) {
+            *rank = t->pair_rank[i];
+            *product = t->pair_product[i];
+            return true;
+        }
+    return false;
+}
+
+/* Pushes the pair (left, right) when it may merge (appends without ordering when seeding).
+ * Returns false only when out of memory. */
 static bool try_pair(const lq_tokenizer *t, tok_work *w, const char *text, int32_t left,
-                     int32_t right) {
+                     int32_t right, bool seeding) {
     if (left < 0 || right < 0) return true;
     const tok_sym *l = &w->sym[left], *r = &w->sym[right];
     tok_pair p;
     if (t->use_merges) {
-        int32_t rank = tok_merge_rank(t, text + l->off, l->len, text + r->off, r->len,
-                                      &w->scratch);
-        if (rank < 0) return true;
-        p.priority = -(double)rank;
+        int32_t rank;
+        if (l->id >= 0 && r->id >= 0) {
+            /* Both are tokens: the id table holds every merge of two tokens. */
+            if (!t->pair_cap || !id_pair_rank(t, l->id, r->id, &rank, &p.product)) return true;
+        } else {
+            rank = tok_merge_rank(t, text + l->off, l->len, text + r->off, r->len, &w->scratch);
+            if (rank < 0) return true;
+            p.product = -2;
+        }
+        p.priority = ~(uint32_t)rank;
     } else {
         /* Adjacent symbols are contiguous in the text: look the merged bytes up directly. */
         int32_t id = tok_map_get(&t->token_map, text + l->off, (size_t)l->len + r->len);
         if (id < 0) return true;
-        p.priority = t->score[id];
+        p.priority = score_key(t->score[id]);
+        p.product = id;
     }
     p.left = left;
     p.right = right;
     p.size = l->len + r->len;
-    return heap_push(w, &p);
+    return seeding ? heap_append(w, &p) : heap_push(w, &p);
 }
 
 lq_status tok_merge(const lq_tokenizer *t, tok_work *w, const char *text, size_t len,
@@ -103,22 +146,27 @@ lq_status tok_merge(const lq_tokenizer *t, tok_work *w, const char *text, size_t
         s->off = (uint32_t)off;
         s->len = (uint32_t)n;
         s->prev = (int32_t)w->n_sym - 1;
+        s->id = n == 1 ? t->single_byte_id[(uint8_t)text[off]]
+                       : tok_map_get(&t->token_map, text + off, n);
         off += n;
         s->next = off == len ? -1 : (int32_t)w->n_sym + 1;
         w->n_sym++;
     }
     for (int64_t i = 1; i < w->n_sym; i++)
-        if (!try_pair(t, w, text, (int32_t)i - 1, (int32_t)i))
+        if (!try_pair(t, w, text, (int32_t)i - 1, (int32_t)i, true))
             return lq_fail(err, LQ_ERR_NOMEM, "%s: out of memory", t->source);
+    heapify(w);
     while (w->n_heap > 0) {
         tok_pair p = heap_pop(w);
         tok_sym *l = &w->sym[p.left], *r = &w->sym[p.right];
         if (l->len == 0 || r->len == 0 || l->len + r->len != p.size) continue;
         l->len += r->len;
+        l->id = p.product != -2 ? p.product : tok_map_get(&t->token_map, text + l->off, l->len);
         r->len = 0;
         l->next = r->next;
         if (r->next >= 0) w->sym[r->next].prev = p.left;
-        if (!try_pair(t, w, text, l->prev, p.left) || !try_pair(t, w, text, p.left, l->next))
+        if (!try_pair(t, w, text, l->prev, p.left, false) ||
+            !try_pair(t, w, text, p.left, l->next, false))
             return lq_fail(err, LQ_ERR_NOMEM, "%s: out of memory", t->source);
     }
     return LQ_OK;

@@ -243,7 +243,8 @@ lq_status tok_set_merges(lq_tokenizer *t, const lq_str *pairs_or_left, const lq_
     t->merge_keys = malloc(total ? total : 1);
     t->merge_text = malloc(total_text ? total_text : 1);
     t->merge_text_off = malloc(((size_t)n + 1) * sizeof *t->merge_text_off);
-    if (!t->merge_keys || !t->merge_text || !t->merge_text_off)
+    t->merge_key_off = malloc(((size_t)n + 1) * sizeof *t->merge_key_off);
+    if (!t->merge_keys || !t->merge_text || !t->merge_text_off || !t->merge_key_off)
         return lq_fail(err, LQ_ERR_NOMEM, "%s: out of memory for %d merges", t->source, n);
     lq_status st = tok_map_init(&t->merge_map, (uint64_t)n, err);
     if (st) return st;
@@ -271,6 +272,7 @@ lq_status tok_set_merges(lq_tokenizer *t, const lq_str *pairs_or_left, const lq_
             }
         }
         char *key = t->merge_keys + off;
+        t->merge_key_off[i] = off;
         uint32_t l32 = (uint32_t)ll;
         memcpy(key, &l32, 4);
         if (ll) memcpy(key + 4, l, ll);
@@ -286,6 +288,7 @@ lq_status tok_set_merges(lq_tokenizer *t, const lq_str *pairs_or_left, const lq_
         toff += ll + 1 + rl;
     }
     t->merge_text_off[n] = toff;
+    t->merge_key_off[n] = off;
     t->n_merges = n;
     return LQ_OK;
 }
@@ -414,7 +417,19 @@ lq_status tok_finish(lq_tokenizer *t, lq_error *err) {
     if (t->add_eos && t->eos < 0)
         return lq_fail(err, LQ_ERR_FORMAT, "%s: add_eos_token is true but there is no EOS token",
                        t->source);
-    if (t->kind == TOK_KIND_SPM) find_byte_tokens(t);
+    for (int b = 0; b < 256; b++) {
+        char one = (char)b;
+        t->single_byte_id[b] = tok_map_get(&t->token_map, &one, 1);
+    }
+    if (t->n_merges) {
+        lq_status st = tok_build_pair_table(t, err);
+        if (st) return st;
+    }
+    if (t->kind == TOK_KIND_SPM) {
+        find_byte_tokens(t);
+        lq_status st = tok_build_char_pairs(t, err);
+        if (st) return st;
+    }
     for (int b = 0; b < 256; b++) {
         char utf8[4];
         size_t n = tok_utf8_encode(tok_byte_to_cpt((uint8_t)b), utf8);
@@ -442,8 +457,13 @@ void lq_tokenizer_free(lq_tokenizer *t) {
     tok_map_free(&t->merge_map);
     free(t->merge_text);
     free(t->merge_text_off);
+    free(t->merge_key_off);
     for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->regex[i]);
     free(t->special);
+    free(t->char_pairs);
+    free(t->pair_key);
+    free(t->pair_rank);
+    free(t->pair_product);
     free(t->piece);
     free(t->piece_off);
     free(t);
@@ -460,4 +480,95 @@ lq_str lq_token_piece(const lq_tokenizer *t, int32_t id) {
     s.ptr = t->piece + t->piece_off[id];
     s.len = t->piece_off[id + 1] - t->piece_off[id];
     return s;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Character pairs inside tokens (cut points for long SentencePiece-style texts)
+ * ------------------------------------------------------------------------------------------- */
+
+static void char_pairs_add(lq_tokenizer *t, uint64_t key) {
+    uint64_t mask = t->char_pairs_cap - 1;
+    for (uint64_t i = tok_mix64(key) & mask;; i = (i + 1) & mask) {
+        if (t->char_pairs[i] == key) return;
+        if (t->char_pairs[i] == 0) {
+            t->char_pairs[i] = key;
+            return;
+        }
+    }
+}
+
+bool tok_char_pair_known(const lq_tokenizer *t, uint64_t key) {
+    if (!t->char_pairs_cap) return true; /* no table: every cut is unsafe */
+    uint64_t mask = t->char_pairs_cap - 1;
+    for (uint64_t i = tok_mix64(key) & mask; t->char_pairs[i]; i = (i + 1) & mask)
+        if (t->char_pairs[i] == key) return true;
+    return false;
+}
+
+/* Adds the adjacent character pairs of s (characters as the merge engine splits them). */
+static void add_pairs_of(lq_tokenizer *t, const char *s, size_t len) {
+    size_t prev = 0, prev_len = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = tok_utf8_len((uint8_t)s[i]);
+        if (n > len - i) n = len - i;
+        if (prev_len) char_pairs_add(t, tok_char_pair_key(s + prev, prev_len, s + i, n));
+        prev = i;
+        prev_len = n;
+        i += n;
+    }
+}
+
+lq_status tok_build_char_pairs(lq_tokenizer *t, lq_error *err) {
+    uint64_t bytes = t->text_off[t->n_vocab];
+    if (t->n_merges) bytes += t->merge_key_off[t->n_merges];
+    uint64_t cap = 64;
+    while (cap < 2 * bytes + 64) cap <<= 1; /* pairs ≤ bytes: the table stays half empty */
+    t->char_pairs = calloc(cap, sizeof *t->char_pairs);
+    if (!t->char_pairs) return lq_fail(err, LQ_ERR_NOMEM, "%s: out of memory", t->source);
+    t->char_pairs_cap = cap;
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        size_t len;
+        const char *s = tok_text(t, i, &len);
+        add_pairs_of(t, s, len);
+    }
+    for (int32_t r = 0; r < t->n_merges; r++) { /* merge products: left + right */
+        const char *key = t->merge_keys + t->merge_key_off[r];
+        add_pairs_of(t, key + 4, (size_t)(t->merge_key_off[r + 1] - t->merge_key_off[r]) - 4);
+    }
+    return LQ_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Merges by token ids
+ * ------------------------------------------------------------------------------------------- */
+
+lq_status tok_build_pair_table(lq_tokenizer *t, lq_error *err) {
+    uint64_t cap = 64;
+    while (cap < 2 * (uint64_t)t->n_merges + 64) cap <<= 1;
+    t->pair_key = calloc(cap, sizeof *t->pair_key);
+    t->pair_rank = malloc(cap * sizeof *t->pair_rank);
+    t->pair_product = malloc(cap * sizeof *t->pair_product);
+    if (!t->pair_key || !t->pair_rank || !t->pair_product)
+        return lq_fail(err, LQ_ERR_NOMEM, "%s: out of memory for the merge table", t->source);
+    t->pair_cap = cap;
+    for (int32_t r = 0; r < t->n_merges; r++) {
+        const char *key = t->merge_keys + t->merge_key_off[r];
+        size_t len = (size_t)(t->merge_key_off[r + 1] - t->merge_key_off[r]) - 4;
+        uint32_t ll;
+        memcpy(&ll, key, 4);
+        int32_t l = tok_map_get(&t->token_map, key + 4, ll);
+        int32_t rr = tok_map_get(&t->token_map, key + 4 + ll, len - ll);
+        if (l < 0 || rr < 0) continue; /* found through the string table instead */
+        uint64_t k = ((uint64_t)(uint32_t)l << 32 | (uint32_t)rr) + 1, mask = cap - 1;
+        for (uint64_t i = tok_mix64(k) & mask;; i = (i + 1) & mask) {
+            if (t->pair_key[i] == k) break; /* the first merge of a pair keeps its rank */
+            if (t->pair_key[i] == 0) {
+                t->pair_key[i] = k;
+                t->pair_rank[i] = r;
+                t->pair_product[i] = tok_map_get(&t->token_map, key + 4, len);
+                break;
+            }
+        }
+    }
+    return LQ_OK;
 }
