@@ -35,6 +35,7 @@ void lq_cli_install_signal_handlers(void);
 
 typedef int (*lq_cmd_fn)(int argc, char **argv);
 int lq_cmd_inspect(int argc, char **argv);
+int lq_cmd_tokenize(int argc, char **argv);
 int lq_cmd_ppl(int argc, char **argv);
 int lq_cmd_bench(int argc, char **argv);
 int lq_cmd_synth(int argc, char **argv);

@@ -12,6 +12,7 @@ typedef struct lq_command {
 
 static const lq_command commands[] = {
     {"inspect", lq_cmd_inspect, "show a checkpoint's architecture, tensors and metadata"},
+    {"tokenize", lq_cmd_tokenize, "token ids of a text (GGUF or tokenizer.json tokenizer)"},
     {"ppl", lq_cmd_ppl, "perplexity and KL divergence over a text (llama-perplexity's method)"},
     {"bench", lq_cmd_bench, "prompt/generation speed of a model ('bench codecs': kernels)"},
     {"synth", lq_cmd_synth, "write a random Llama-shaped checkpoint (HF or GGUF)"},
