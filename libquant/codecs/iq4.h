@@ -24,27 +24,25 @@
 #define LQ_IQ4_NTRY 7 /* llama-quantize's quantize_iq4_nl / _xs */
 #define LQ_IQ4_EPS 1e-15f
 
-static LQ_HD inline int lq_iq4_value(int code) {
-    /* a switch-free table usable on host and device */
-    const int8_t k[16] = LQ_IQ4_VALUES;
+/* Codebook entry of a code, as float (exact: the entries are small integers). A local table works
+ * on host and device alike. */
+static LQ_HD inline float lq_iq4_value(int code) {
+    const float k[16] = LQ_IQ4_VALUES;
     return k[code & 15];
 }
 
-/* Index of the codebook entry nearest to v (binary search; an exact midpoint goes to the upper
- * entry; values beyond the ends clamp). NaN ends at the top entry, as in the reference. */
+/* Index of the codebook entry nearest to v; an exact midpoint goes to the upper entry; values
+ * beyond the ends clamp; NaN ends at the top entry. The reference finds the bracketing pair
+ * K[mu−1] <= v < K[mu] by binary search; counting the entries <= v gives the same mu without
+ * data-dependent loads, and the final distance test is the reference's. */
 static LQ_HD inline int lq_iq4_best_index(float v) {
-    const int8_t k[16] = LQ_IQ4_VALUES;
+    const float k[16] = LQ_IQ4_VALUES; /* float compares equal the reference's int8 ones */
     if (v <= k[0]) return 0;
     if (v >= k[15]) return 15;
-    int lo = 0, hi = 15;
-    while (hi - lo > 1) {
-        int mid = (lo + hi) / 2;
-        if (v < k[mid])
-            hi = mid;
-        else
-            lo = mid;
-    }
-    return v - k[hi - 1] < k[hi] - v ? hi - 1 : hi;
+    if (v != v) return 15;
+    int mu = 0;
+    for (int i = 0; i < 15; i++) mu += k[i] <= v;
+    return v - k[mu - 1] < k[mu] - v ? mu - 1 : mu;
 }
 
 /* The best scale of one 32-element block: first guess from the largest-|x| element, weighted
@@ -61,12 +59,12 @@ static LQ_HD inline float lq_iq4_block_scale(const float *x, const float *w) {
         }
     }
     if (amax < LQ_IQ4_EPS) return 0.0f;
-    const float k0 = (float)lq_iq4_value(0);
+    const float k0 = lq_iq4_value(0);
     float d = -max / k0; /* ntry > 0 */
     float id = 1 / d;
     float sumqx = 0, sumq2 = 0;
     for (int j = 0; j < 32; j++) {
-        float q = (float)lq_iq4_value(lq_iq4_best_index(id * x[j]));
+        float q = lq_iq4_value(lq_iq4_best_index(id * x[j]));
         sumqx += w[j] * q * x[j];
         sumq2 += w[j] * q * q;
     }
@@ -76,7 +74,7 @@ static LQ_HD inline float lq_iq4_block_scale(const float *x, const float *w) {
         id = (itry + k0) / max;
         sumqx = sumq2 = 0;
         for (int j = 0; j < 32; j++) {
-            float q = (float)lq_iq4_value(lq_iq4_best_index(id * x[j]));
+            float q = lq_iq4_value(lq_iq4_best_index(id * x[j]));
             sumqx += w[j] * q * x[j];
             sumq2 += w[j] * q * q;
         }
@@ -137,7 +135,7 @@ static LQ_HD inline void lq_iq4_nl_round(const lq_grid *g, const float *x, int f
 }
 static LQ_HD inline float lq_iq4_nl_value(const lq_grid *g, int e, int32_t code) {
     (void)e;
-    return g->scale[0] * (float)lq_iq4_value(code);
+    return g->scale[0] * lq_iq4_value(code);
 }
 static LQ_HD inline void lq_iq4_nl_encode(const lq_grid *g, const int32_t *codes, void *block) {
     lq_block_iq4_nl *b = (lq_block_iq4_nl *)block;
@@ -147,7 +145,7 @@ static LQ_HD inline void lq_iq4_nl_encode(const lq_grid *g, const int32_t *codes
 static LQ_HD inline void lq_iq4_nl_decode(const void *block, float *y) {
     const lq_block_iq4_nl *b = (const lq_block_iq4_nl *)block;
     float d = lq_fp16_to_f32(b->d);
-    for (int j = 0; j < 32; j++) y[j] = d * (float)lq_iq4_value(lq_iq4_code_at(b->qs, j));
+    for (int j = 0; j < 32; j++) y[j] = d * lq_iq4_value(lq_iq4_code_at(b->qs, j));
 }
 
 /* ---- IQ4_XS ----------------------------------------------------------------------------- */
@@ -194,7 +192,7 @@ static LQ_HD inline void lq_iq4_xs_round(const lq_grid *g, const float *x, int f
     }
 }
 static LQ_HD inline float lq_iq4_xs_value(const lq_grid *g, int e, int32_t code) {
-    return g->scale[e / 32] * (float)lq_iq4_value(code);
+    return g->scale[e / 32] * lq_iq4_value(code);
 }
 static LQ_HD inline void lq_iq4_xs_encode(const lq_grid *g, const int32_t *codes, void *block) {
     lq_block_iq4_xs *b = (lq_block_iq4_xs *)block;
@@ -216,7 +214,7 @@ static LQ_HD inline void lq_iq4_xs_decode(const void *block, float *y) {
         int ls = ((b->scales_l[s / 2] >> (4 * (s % 2))) & 15) | (((b->scales_h >> (2 * s)) & 3) << 4);
         float dl = d * (float)(ls - 32);
         for (int j = 0; j < 32; j++)
-            y[32 * s + j] = dl * (float)lq_iq4_value(lq_iq4_code_at(b->qs, 32 * s + j));
+            y[32 * s + j] = dl * lq_iq4_value(lq_iq4_code_at(b->qs, 32 * s + j));
     }
 }
 
