@@ -402,6 +402,10 @@ typedef struct lq_grid {
     uint8_t sc[LQ_GRID_MAX_SUB];     /* stored sub-block scale codes */
     uint8_t mn[LQ_GRID_MAX_SUB];     /* stored sub-block min codes */
     int8_t sc_signed[LQ_GRID_MAX_SUB]; /* Q6_K int8 scales, Q3_K signed scales */
+    /* K-quants: the codes the search left. Where a sub-block's stored scale d̂·sc is 0,
+     * llama.cpp stores these unchanged instead of requantizing (with an imatrix they depend on
+     * the importance values, which round() does not see). */
+    uint8_t keep[256];
 } lq_grid;
 
 /* Fits the grid of one block/super-block. x: grid->n values. importance: per-element importance
@@ -440,17 +444,52 @@ typedef enum lq_simd { LQ_SIMD_SCALAR = 0, LQ_SIMD_AVX2 = 1, LQ_SIMD_AVX512 = 2 
  * the CPU supports are clamped. Returns the level in effect. */
 lq_simd lq_kernels_set_simd(lq_simd level);
 lq_simd lq_kernels_simd(void);
-/* Dequantize one row of any codec type (and F32/F16/BF16) to floats. */
+/* Dequantize one row of any codec type (and F32/F16/BF16) to floats: bit-identical to
+ * llama.cpp's to_float on every path. */
 void lq_kernel_dequant_row(lq_type type, const void *src, float *dst, int64_t n);
 /* Dot product of one quantized row with float activations. */
 float lq_kernel_dot_f32(lq_type type, const void *row, const float *x, int64_t n);
-/* The activation type a weight type is multiplied with (Q8_0 for legacy/IQ4_NL, Q8_K for
- * K-quants/IQ4_XS), as llama.cpp pairs them. */
+/* The activation type a weight type is multiplied with, as llama.cpp pairs them: Q8_0 for
+ * Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1 (its s = d·Σq carries the min term), Q8_K for the
+ * K-quants and IQ4_XS, the type itself for F32/F16/BF16. LQ_TYPE_COUNT for types without
+ * kernels. */
 lq_type lq_kernel_vec_dot_type(lq_type type);
-/* Quantizes activations to that vec-dot type (n multiple of its block size). */
+/* Quantizes activations to that vec-dot type (n multiple of its block size; x finite): the
+ * bytes are identical to llama.cpp's quantize_row_q8_0/q8_1/q8_K reference on every path. */
 void lq_kernel_quantize_act(lq_type act_type, const float *x, void *dst, int64_t n);
-/* Dot product of a quantized weight row with quantized activations (llama.cpp's vec_dot). */
+/* Dot product of a quantized weight row with activations from lq_kernel_quantize_act
+ * (llama.cpp's vec_dot: exact integer sum per block, then scaled). Unknown types or n not a
+ * multiple of the block size give NaN (lq_kernel_dequant_row then writes NaNs). */
 float lq_kernel_dot_q(lq_type type, const void *row, const void *act, int64_t n);
+
+/* Codec and kernel benchmark (`lq bench codecs`). Every figure is the best of `passes` timed
+ * passes after one untimed pass. */
+typedef struct lq_bench_opts {
+    int n_threads;        /* threads for the multi-threaded figures (0 = all cores) */
+    size_t weight_bytes;  /* weights streamed by the dot-product test (make it >> caches) */
+    int passes;
+    int64_t encode_rows;  /* rows of 4096 floats for the encode test (0 = 64) */
+    bool encode;          /* run the encode test (lq_quantize_rows / lq_quantize_rows_mt) */
+} lq_bench_opts;
+/* A throughput measured two ways: bytes per wall-clock second, and bytes per second of the
+ * process's CPU time divided by the threads used — the rate the code reaches while it runs,
+ * which stays meaningful on a machine shared with other work (time slicing). */
+typedef struct lq_bench_rate {
+    double wall, cpu;
+} lq_bench_rate;
+typedef struct lq_codec_bench {
+    lq_type type;
+    lq_bench_rate encode_1t, encode_mt; /* f32 input bytes/s; wall < 0: codec refused (note) */
+    lq_bench_rate decode;               /* f32 output bytes/s of lq_kernel_dequant_row, 1 thread */
+    lq_bench_rate dot_1t, dot_mt;       /* weight bytes/s of lq_kernel_dot_q × vec-dot activations */
+    size_t weight_bytes;                /* bytes of weights the dot test streamed */
+    char note[256];
+} lq_codec_bench;
+/* Streaming read of a bytes-sized buffer on n_threads threads. */
+lq_status lq_bench_read_bandwidth(size_t bytes, int n_threads, int passes, lq_bench_rate *rate,
+                                  lq_error *err);
+lq_status lq_bench_codec(lq_type type, const lq_bench_opts *o, lq_codec_bench *out,
+                         lq_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Thread pool (row-parallel work); deterministic: work is split by index, not by timing.

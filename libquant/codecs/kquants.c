@@ -7,11 +7,11 @@
 #define LQ_KQ_WRAP(T)                                                                        \
     static void T##_fit_tab(const float *x, const float *qw, float sigma2, lq_grid *g) {     \
         (void)sigma2; /* K-quants weight with the super-block's own mean square */          \
-        lq_##T##_fit(x, qw, g, NULL);                                                        \
+        lq_##T##_fit(x, qw, g, g->keep);                                                        \
     }                                                                                        \
     static void T##_round_tab(const lq_grid *g, const float *x, int first, int n,            \
                               int32_t *codes) {                                              \
-        lq_##T##_round(g, NULL, x, first, n, codes);                                         \
+        lq_##T##_round(g, g->keep, x, first, n, codes);                                         \
     }
 
 LQ_KQ_WRAP(q2_K)
