@@ -501,6 +501,22 @@ void lq_parallel_for(int64_t n, int n_threads, lq_parallel_fn fn, void *ctx);
 
 /* ------------------------------------------------------------------------------------------
  * Tokenizers (SentencePiece-style BPE and byte-level BPE), from GGUF keys or tokenizer.json
+ *
+ * GGUF: tokenizer.ggml.model "llama" (merges by token score, byte fallback <0xXX>, spaces as
+ * U+2581, add_space_prefix) or "gpt2" (byte-to-unicode mapping, merges by rank, the
+ * pre-tokenizer regexes of tokenizer.ggml.pre: default, gpt-2, llama-bpe/llama3, qwen2,
+ * falcon, mpt, starcoder, refact, smollm, deepseek-llm, deepseek-coder, deepseek-v3, ...);
+ * ids as llama.cpp's tokenizer gives them, with llama.cpp's defaults for absent keys.
+ * tokenizer.json: model.type "BPE" either SentencePiece-style (byte_fallback, normalizer
+ * Prepend "▁" + Replace " " → "▁") or byte-level (ByteLevel pre-tokenizer, optionally after
+ * Split(regex) / Digits); ids as Hugging Face tokenizers gives them; added_tokens are special
+ * tokens (control when "special", else user-defined); BOS/EOS/add_bos from the sibling
+ * tokenizer_config.json, else from the post-processor template.
+ * Special tokens are cut out of the text first, longest first: user-defined tokens always,
+ * control/unknown tokens only when parse_special. A character without a token and without
+ * byte tokens becomes the unknown token (consecutive ones fused into one, as HF does; llama.cpp
+ * aborts there). Tokenizers are immutable after loading: lq_tokenize may run concurrently on
+ * one tokenizer from several threads.
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_tokenizer lq_tokenizer;
 
@@ -512,12 +528,22 @@ int64_t lq_tokenizer_n_vocab(const lq_tokenizer *t);
 int32_t lq_tokenizer_bos(const lq_tokenizer *t); /* -1 if none */
 int32_t lq_tokenizer_eos(const lq_tokenizer *t);
 bool lq_tokenizer_add_bos(const lq_tokenizer *t);
-/* Tokenizes text[0..len). add_special: prepend BOS when the vocabulary asks for it;
- * parse_special: recognise control tokens in the text. *out is malloc'd. */
+/* Tokenizes text[0..len). add_special: prepend BOS (append EOS) when the vocabulary asks for
+ * it; parse_special: recognise control tokens in the text. *out is malloc'd (never NULL on
+ * success, even for 0 tokens). Invalid UTF-8 is accepted (byte-level: each bad byte reads as
+ * U+FFFD, as llama.cpp does; SentencePiece-style: byte fallback). */
 lq_status lq_tokenize(const lq_tokenizer *t, const char *text, size_t len, bool add_special,
                       bool parse_special, int32_t **out, int64_t *n_out, lq_error *err);
-/* The text of one token as it appears in output (bytes; not NUL-terminated). */
+/* The text of one token as it appears in output (bytes; not NUL-terminated; empty for unused
+ * tokens and ids out of range). Concatenated pieces give the text back (SentencePiece-style:
+ * with the added leading space). */
 lq_str lq_token_piece(const lq_tokenizer *t, int32_t id);
+/* Writes the tokenizer.ggml.* keys for t (model, pre, tokens, scores, token_type, merges,
+ * special ids, add_bos/add_eos/add_space_prefix) so that llama.cpp and lq_tokenizer_from_gguf
+ * rebuild a tokenizer giving the same ids. A SentencePiece-style tokenizer.json gets scores
+ * -rank for merge products (llama.cpp's score order then follows the merge order).
+ * LQ_ERR_UNSUPPORTED for byte-level pre-tokenizers llama.cpp has no name for. */
+lq_status lq_tokenizer_write_gguf(const lq_tokenizer *t, lq_gguf_writer *w, lq_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Reference runtime (Llama family: llama, mistral, qwen2): see libquant/runtime/

@@ -172,6 +172,9 @@ static lq_status load(lq_tokenizer *t, const gguf_src *s, lq_error *err) {
         t->bos = 1, t->eos = 2, t->unk = 0;
         t->add_bos = true, t->add_space_prefix = true;
         t->byte_fallback = true;
+        /* Characters with neither a token nor byte tokens: llama.cpp aborts; we give one
+         * <unk> per run of them, as Hugging Face does for the same vocabulary. */
+        t->fuse_unk = true;
     } else if (!strcmp(model, "gpt2")) {
         t->kind = TOK_KIND_BPE;
         t->bos = 11, t->eos = 11;
