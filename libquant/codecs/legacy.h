@@ -25,13 +25,19 @@
 #include "common.h"
 #include "search.h"
 
+#include <stddef.h>
+
 #define LQ_LEGACY_RULE 0 /* index into lq_grid.sc holding the rounding rule */
 enum { LQ_ROUND_REF = 0, LQ_ROUND_SEARCH = 1 };
 
 /* ---- shared pieces ---------------------------------------------------------------------- */
 
 static LQ_HD inline void lq_legacy_grid_init(lq_grid *g, lq_type type, int qmin, int qmax) {
-    memset(g, 0, sizeof *g);
+    /* zero everything but the K-quants' 256-byte keep[] (unused here; clearing it per 32-element
+     * block would cost more than the fit) */
+    size_t keep_end = offsetof(lq_grid, keep) + sizeof g->keep;
+    memset(g, 0, offsetof(lq_grid, keep));
+    memset((char *)g + keep_end, 0, sizeof *g - keep_end);
     g->type = (int)type;
     g->n = LQ_QK;
     g->n_sub = 1;
