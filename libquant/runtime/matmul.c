@@ -79,7 +79,8 @@ static lq_status grow(rt_act_buf *b, size_t need, lq_error *err) {
 }
 
 lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n_tok,
-                        bool f32_act, int n_threads, rt_act_buf *act, lq_error *err) {
+                        bool f32_act, rt_pool *pool, int n_threads, rt_act_buf *act,
+                        lq_error *err) {
     if (n_mm < 1 || n_mm > RT_MAX_MATMUL)
         return lq_fail(err, LQ_ERR_INVALID, "runtime: %d products in one matmul", n_mm);
     mm_job job;
@@ -116,6 +117,6 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
     }
     /* starting threads costs tens of microseconds: not worth it for tiny products */
     int threads = work < 65536.0 ? 1 : n_threads;
-    lq_parallel_for(job.row_start[n_mm], threads, mm_worker, &job);
+    rt_pool_run(pool, job.row_start[n_mm], threads, mm_worker, &job);
     return LQ_OK;
 }

@@ -36,6 +36,7 @@ struct lq_runtime {
     const lq_model *model;
     lq_hparams hp;
     int n_threads;
+    rt_pool *pool;
     int64_t n_ctx, n_batch;
     bool f32_act;
     int64_t n_embd, n_head, n_head_kv, head_dim, q_dim, kv_dim, n_ff, n_vocab, n_layer;
@@ -283,6 +284,7 @@ lq_status lq_runtime_create(const lq_model *m, const lq_runtime_opts *opts, lq_r
     if (!rt->v_cache) { st = err ? err->code : LQ_ERR_NOMEM; goto fail; }
     int64_t batch = rt->n_batch < rt->n_ctx ? rt->n_batch : rt->n_ctx;
     if ((st = ensure_scratch(rt, batch, rt->n_ctx, err))) goto fail;
+    rt->pool = rt_pool_create(rt->n_threads);
     *out = rt;
     return LQ_OK;
 fail:
@@ -308,6 +310,7 @@ void lq_runtime_free(lq_runtime *rt) {
     free(rt->k_cache);
     free(rt->v_cache);
     free_scratch(rt);
+    rt_pool_free(rt->pool);
     for (int i = 0; i < 4; i++) free(rt->act[i].data);
     free(rt);
 }
@@ -445,7 +448,7 @@ static void attn_worker(void *ctx, int64_t begin, int64_t end, int thread_index)
 static void attention(lq_runtime *rt, const attn_job *job, int64_t n_rows) {
     int64_t units = n_rows * rt->n_head;
     int threads = units * (job->pos0 + job->n_tok) < 32768 ? 1 : rt->n_threads;
-    lq_parallel_for(units, threads, attn_worker, (void *)job);
+    rt_pool_run(rt->pool, units, threads, attn_worker, (void *)job);
 }
 
 static lq_status linear(lq_runtime *rt, const rt_linear *const *lins, float *const *ys, int n,
@@ -457,7 +460,7 @@ static lq_status linear(lq_runtime *rt, const rt_linear *const *lins, float *con
         mm[i].bias = lins[i]->bias;
         mm[i].y = ys[i];
     }
-    return rt_matmul_run(mm, n, x, n_rows, rt->f32_act, rt->n_threads, rt->act, err);
+    return rt_matmul_run(mm, n, x, n_rows, rt->f32_act, rt->pool, rt->n_threads, rt->act, err);
 }
 
 /* One decoder layer over rt->x (n_seq × n_tok rows, in place). With a KV cache (n_seq = 1), the
