@@ -409,30 +409,45 @@ typedef struct lq_grid {
 } lq_grid;
 
 /* Fits the grid of one block/super-block. x: grid->n values. importance: per-element importance
- * (imatrix column values) or NULL; sigma2: mean square of the whole row (used by the imatrix
- * weightings as llama.cpp does). Returns LQ_ERR_UNSUPPORTED for types without a codec. */
+ * (imatrix column values) or NULL; sigma2: mean square of the whole row (used by the legacy
+ * imatrix weightings as llama.cpp does; IQ4 and K-quants weight with their own block's mean
+ * square and ignore it). Returns LQ_ERR_UNSUPPORTED for types without a codec, and
+ * LQ_ERR_NUMERIC when a stored scale is not finite in fp16 (values too large for the type,
+ * e.g. |x| > ~8.3e6 for Q8_0): such a grid must not be encoded. */
 lq_status lq_grid_fit(lq_type type, const float *x, const float *importance, float sigma2,
                       lq_grid *grid);
 /* Rounds x[first .. first+n-1] (x is the whole block) onto the fixed grid, writing
- * codes[first .. first+n-1]: the same rounding the reference encoder performs after fitting. */
+ * codes[first .. first+n-1]: the same rounding the reference encoder performs after fitting.
+ * Codes are always in [qmin, qmax], also for values outside the fitted range (they clamp to
+ * the nearest end). A range outside the block does nothing. */
 void lq_grid_round(const lq_grid *grid, const float *x, int first, int n, int32_t *codes);
-/* The dequantized value of code 'code' at element e of the block. */
+/* The dequantized value of code 'code' at element e of the block, exactly as the decoder
+ * computes it; NaN for e outside the block or a code outside [qmin, qmax]. */
 float lq_grid_value(const lq_grid *grid, int e, int32_t code);
 /* Packs codes (grid->n of them) with the grid's parameters into one block. */
 void lq_grid_encode(const lq_grid *grid, const int32_t *codes, void *block);
 
-/* Quantizes n_rows rows of n_per_row floats. importance: n_per_row per-column weights (the
- * imatrix row) or NULL. Rejects NaN/Inf with an error naming row and column. */
+/* Quantizes n_rows rows of n_per_row floats, block by block through fit → round → encode
+ * (F32/F16/BF16: conversion). importance: n_per_row per-column weights (the imatrix row) or
+ * NULL; Q8_0 ignores it, as llama.cpp does. Errors: LQ_ERR_NUMERIC for NaN/Inf input (naming
+ * row and column), NaN/Inf importance, or a block whose fp16 scale would overflow (naming row
+ * and block; llama-quantize refuses such rows too; F16 values beyond 65504 likewise);
+ * LQ_ERR_INVALID for a width that is not a multiple of the block size (naming type and width),
+ * negative importance or bad shapes; LQ_ERR_UNSUPPORTED for types without a codec. Nothing
+ * else is checked or written after the first failing row. */
 lq_status lq_quantize_rows(lq_type type, const float *src, void *dst, int64_t n_rows,
                            int64_t n_per_row, const float *importance, lq_error *err);
 /* Same, rows split over n_threads (0 = all cores); output identical to single-threaded. */
 lq_status lq_quantize_rows_mt(lq_type type, const float *src, void *dst, int64_t n_rows,
                               int64_t n_per_row, const float *importance, int n_threads,
                               lq_error *err);
+/* Decodes n_rows rows (any codec type with a decoder, and F32/F16/BF16). A block that decodes
+ * to Inf/NaN (its stored scale is not finite) is LQ_ERR_FORMAT naming row, block and column. */
 lq_status lq_dequantize_rows(lq_type type, const void *src, float *dst, int64_t n_rows,
                              int64_t n_per_row, lq_error *err);
 
-/* Error helpers over a row: weighted MSE (weights NULL = plain MSE) and max |a-b|. */
+/* Error helpers over a row: weighted MSE Σw(a−b)²/Σw (weights NULL = plain MSE; 0 when Σw = 0)
+ * and max |a-b|. */
 double lq_row_mse(const float *a, const float *b, int64_t n, const float *weights);
 double lq_row_max_err(const float *a, const float *b, int64_t n);
 
@@ -621,7 +636,33 @@ lq_kld_token lq_kld_score_row(const float *logits, int64_t n_vocab, int32_t targ
                               const uint16_t *base_row);
 
 /* ------------------------------------------------------------------------------------------
- * Synthetic checkpoints (random Llama-shaped weights for reproducible benchmarks and tests)
+ * Calibration statistics (calib/): per linear-layer input channel Σx² with token counts (the
+ * importance matrix), Σ|x| and max|x| (AWQ, SmoothQuant). Files: llama.cpp's GGUF imatrix
+ * layout (<weight>.in_sum2, <weight>.counts, imatrix.* keys) with our extra statistics as
+ * additional tensors (<weight>.in_sum_abs, <weight>.in_max_abs); llama.cpp's legacy .dat too.
+ * ---------------------------------------------------------------------------------------- */
+typedef struct lq_stats lq_stats;
+typedef struct lq_stats_entry {
+    const char *name;      /* canonical weight name, e.g. "blk.0.attn_q.weight" */
+    int64_t n_in;          /* input channels (ne[0] of the weight) */
+    int64_t n_experts;     /* 1 for dense layers */
+    const float *sum_x2;   /* n_experts × n_in */
+    const float *counts;   /* n_experts token counts */
+    const float *sum_abs;  /* n_experts × n_in, or NULL (files from llama.cpp have none) */
+    const float *max_abs;  /* n_experts × n_in, or NULL */
+} lq_stats_entry;
+
+/* Reads our GGUF statistics, llama.cpp's GGUF imatrix or its legacy .dat (by content). */
+lq_status lq_stats_read(const char *path, lq_stats **out, lq_error *err);
+void lq_stats_free(lq_stats *s);
+int64_t lq_stats_n_entries(const lq_stats *s);
+const lq_stats_entry *lq_stats_entry_at(const lq_stats *s, int64_t i);
+const lq_stats_entry *lq_stats_find(const lq_stats *s, const char *weight_name);
+/* The importance row llama-quantize feeds its quantizers: Σx²/count per input channel
+ * (expert 0 for dense layers). */
+lq_status lq_stats_importance(const lq_stats_entry *e, float *out, lq_error *err);
+
+ (random Llama-shaped weights for reproducible benchmarks and tests)
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_synth_opts {
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train;
