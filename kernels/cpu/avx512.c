@@ -1,6 +1,127 @@
 /* avx512.c — the AVX-512 path (F, BW, VL, DQ, VNNI): the 256-bit kernels of simd256.h with
- * vpdpbusd for the u8×s8 products, and 512-bit kernels for the hottest formats. */
+ * vpdpbusd for the u8×s8 products, plus 512-bit dot products for the legacy formats, whose
+ * 32-element blocks are too small for the 256-bit code to stay ahead of memory.
+ *
+ * The 512-bit legacy kernels handle 8 blocks per step: the 8 fp16 scales of the weights and
+ * of the activations are gathered and converted at once (per-block scalar conversion costs
+ * as much as the integer work), and two blocks share each 512-bit product. vpdpbusd takes
+ * unsigned × signed bytes, so signed weight codes enter as code + offset (unsigned) and the
+ * offset times Σy (one more vpdpbusd with a constant) is subtracted: exact in int32. */
 #define LQ_SIMD_VNNI 1
 #include "simd256.h"
 
-void lq_kernels_fill_avx512(lq_kernel_table *t) { fill_simd256(t); }
+/* Sum of the 16 lanes of a block pair's products, laid out as 128-bit chunks
+ * [A, B, A, B] (nibble formats: low nibbles of A and B, then their high nibbles). */
+static inline __m512i pair_perm_abab(int p) {
+    return _mm512_setr_epi32(2 * p, 2 * p, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
+                             2 * p, 2 * p, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1);
+}
+/* ... or as 256-bit halves [A, B] (Q8_0: whole blocks side by side). */
+static inline __m512i pair_perm_ab(int p) {
+    return _mm512_setr_epi32(2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1,
+                             2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1);
+}
+
+/* fp16 fields of 8 consecutive blocks (block_bytes apart, first at p) → 8 floats. */
+static inline __m256 gather_h8(const void *p, __m256i offsets) {
+    __m256i w = _mm256_i32gather_epi32((const int *)p, offsets, 1); /* 4 bytes from each field */
+    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(w));
+}
+
+static inline __m256i strides8(int stride) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+}
+
+/* Activations of a block pair in the [A lo16, B lo16, A hi16, B hi16] order of the nibble
+ * formats. */
+static inline __m512i y_pair_abab(const lq_block_q8_0 *ya, const lq_block_q8_0 *yb) {
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)ya->qs)),
+                                   _mm256_loadu_si256((const __m256i *)yb->qs), 1);
+    return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Nibbles of a block pair: [A lo, B lo, A hi, B hi] as bytes 0..15. */
+static inline __m512i nibbles_pair(const uint8_t *qa, const uint8_t *qb) {
+    __m256i q = _mm256_loadu2_m128i((const __m128i *)qb, (const __m128i *)qa);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(v, _mm512_set1_epi8(15));
+}
+
+/* Σ (u − offset)·y per int32 lane: u unsigned codes, offset subtracted through Σy. */
+static inline __m512i dot_u_minus(__m512i u, __m512i y, __m512i offset_bytes) {
+    return _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, y),
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset_bytes, y));
+}
+
+/* The common loop: 8 blocks per step (4 pairs), scales gathered, the rest of the row by the
+ * 256-bit kernel. PAIR(xa, ya) yields the int32 lanes of blocks xa, xa+1. */
+#define LEGACY_DOT512(name, wblock_t, PERM, PAIR, tail_fn)                                     \
+    static float name(const void *row, const void *act, int64_t n) {                          \
+        const wblock_t *x = (const wblock_t *)row;                                             \
+        const lq_block_q8_0 *y = (const lq_block_q8_0 *)act;                                   \
+        const int64_t nb = n / 32;                                                             \
+        const __m256i gx = strides8((int)sizeof(wblock_t)), gy = strides8((int)sizeof(lq_block_q8_0)); \
+        const __m512i p0 = PERM(0), p1 = PERM(1), p2 = PERM(2), p3 = PERM(3);                  \
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                         \
+        int64_t i = 0;                                                                         \
+        for (; i + 8 <= nb; i += 8) {                                                          \
+            const wblock_t *xb = x + i;                                                        \
+            prefetch_ahead(xb, 8 * sizeof(wblock_t));                                          \
+            const lq_block_q8_0 *yb = y + i;                                                   \
+            __m512 d = _mm512_castps256_ps512(_mm256_mul_ps(gather_h8(&xb->d, gx), gather_h8(&yb->d, gy))); \
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb, yb)), _mm512_permutexvar_ps(p0, d), acc0); \
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 2, yb + 2)), _mm512_permutexvar_ps(p1, d), acc1); \
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 4, yb + 4)), _mm512_permutexvar_ps(p2, d), acc0); \
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 6, yb + 6)), _mm512_permutexvar_ps(p3, d), acc1); \
+        }                                                                                      \
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                           \
+        if (i < nb) sum += tail_fn(x + i, y + i, (nb - i) * 32);                               \
+        return sum;                                                                            \
+    }
+
+/* Q4_0: codes 0..15, offset 8. */
+static inline __m512i pair_q4_0(const lq_block_q4_0 *x, const lq_block_q8_0 *y) {
+    return dot_u_minus(nibbles_pair(x[0].qs, x[1].qs), y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8(8));
+}
+LEGACY_DOT512(z_dotq_q4_0, lq_block_q4_0, pair_perm_abab, pair_q4_0, v_dotq_q4_0)
+
+/* IQ4_NL: codebook values + 128 (1..241) looked up per 128-bit lane, offset 128. */
+static inline __m512i pair_iq4_nl(const lq_block_iq4_nl *x, const lq_block_q8_0 *y) {
+    const __m512i table = _mm512_broadcast_i32x4(
+        _mm_add_epi8(_mm_loadu_si128((const __m128i *)lq_iq4_values), _mm_set1_epi8((char)0x80)));
+    __m512i u = _mm512_shuffle_epi8(table, nibbles_pair(x[0].qs, x[1].qs));
+    return dot_u_minus(u, y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8((char)0x80));
+}
+LEGACY_DOT512(z_dotq_iq4_nl, lq_block_iq4_nl, pair_perm_abab, pair_iq4_nl, v_dotq_iq4_nl)
+
+/* Q5_0: 5-bit codes 0..31 (the qh bits placed in the [A lo, B lo, A hi, B hi] order),
+ * offset 16. */
+static inline __m512i qh_pair_bytes(const uint8_t *qha, const uint8_t *qhb, char value) {
+    uint64_t a = s_load_u32(qha), b = s_load_u32(qhb);
+    uint64_t m = (a & 0xFFFF) | ((b & 0xFFFF) << 16) | ((a >> 16) << 32) | ((b >> 16) << 48);
+    return _mm512_maskz_mov_epi8((__mmask64)m, _mm512_set1_epi8(value));
+}
+static inline __m512i pair_q5_0(const lq_block_q5_0 *x, const lq_block_q8_0 *y) {
+    __m512i u = _mm512_or_si512(nibbles_pair(x[0].qs, x[1].qs), qh_pair_bytes(x[0].qh, x[1].qh, 16));
+    return dot_u_minus(u, y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8(16));
+}
+LEGACY_DOT512(z_dotq_q5_0, lq_block_q5_0, pair_perm_abab, pair_q5_0, v_dotq_q5_0)
+
+/* Q8_0: weights + 128 as unsigned (x = −128 gives 0), offset 128. */
+static inline __m512i pair_q8_0(const lq_block_q8_0 *x, const lq_block_q8_0 *y) {
+    __m512i xv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[0].qs)),
+                                    _mm256_loadu_si256((const __m256i *)x[1].qs), 1);
+    __m512i yv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[0].qs)),
+                                    _mm256_loadu_si256((const __m256i *)y[1].qs), 1);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    return dot_u_minus(_mm512_xor_si512(xv, bias), yv, bias);
+}
+LEGACY_DOT512(z_dotq_q8_0, lq_block_q8_0, pair_perm_ab, pair_q8_0, v_dotq_q8_0)
+
+void lq_kernels_fill_avx512(lq_kernel_table *t) {
+    fill_simd256(t);
+    t->dot_q[LQ_TYPE_Q4_0] = z_dotq_q4_0;
+    t->dot_q[LQ_TYPE_Q5_0] = z_dotq_q5_0;
+    t->dot_q[LQ_TYPE_Q8_0] = z_dotq_q8_0;
+    t->dot_q[LQ_TYPE_IQ4_NL] = z_dotq_iq4_nl;
+}
