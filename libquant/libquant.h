@@ -662,7 +662,8 @@ const lq_stats_entry *lq_stats_find(const lq_stats *s, const char *weight_name);
  * (expert 0 for dense layers). */
 lq_status lq_stats_importance(const lq_stats_entry *e, float *out, lq_error *err);
 
- (random Llama-shaped weights for reproducible benchmarks and tests)
+/* ------------------------------------------------------------------------------------------
+ * Synthetic checkpoints (random Llama-shaped weights for reproducible benchmarks and tests)
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_synth_opts {
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train;
