@@ -48,18 +48,23 @@ static LQ_HD inline void lq_legacy_grid_init(lq_grid *g, lq_type type, int qmin,
 
 /* The reference's truncating float→int8 conversion of t (already offset by +0.5/+8.5/+16.5),
  * clamped to [qmin, qmax]. In the reference t lies in [0, qmax + 1.5) and this is exactly
- * MIN(qmax, (int8_t)t). Non-finite t (only when 1/d overflowed to Inf for subnormal blocks)
- * gives qmin, as x86's conversion (0x80000000, low byte 0) does there. */
+ * MIN(qmax, (int8_t)t). Non-finite t happens only when 1/d overflowed to Inf (blocks with
+ * max|x| below ~1e-38, whose fp16 scale is 0 anyway): x86 converts it to 0x80000000, whose low
+ * byte is 0, so the reference stores code 0 there, and so do we. */
 static LQ_HD inline int lq_trunc_code(float t, int qmin, int qmax) {
-    if (!(t >= (float)qmin)) return qmin; /* also NaN */
-    if (t >= (float)qmax) return qmax;    /* +Inf included */
+    if (t != t || t == INFINITY || t == -INFINITY) return 0;
+    if (t < (float)qmin) return qmin;
+    if (t >= (float)qmax) return qmax;
     return (int)t;
 }
 
-/* nearest_int(t) clamped to [lo, hi], made total for values far outside the range (nearest_int
- * itself is only valid for |t| < 2^22). */
+/* nearest_int(t) clamped to [lo, hi], made total for finite values far outside the range
+ * (nearest_int itself is only valid for |t| < 2^22). Non-finite t (an inverse scale that
+ * overflowed for a block spanning less than ~1e-38) goes through nearest_int's bit trick as in
+ * the search, so round() reproduces the search's codes there too. */
 static LQ_HD inline int lq_nearest_code(float t, int lo, int hi) {
-    if (!(t >= (float)lo - 1.0f)) return lo; /* also NaN */
+    if (t != t || t == INFINITY || t == -INFINITY) return lq_clampi(lq_nearest_int(t), lo, hi);
+    if (t < (float)lo - 1.0f) return lo;
     if (t > (float)hi + 1.0f) return hi;
     return lq_clampi(lq_nearest_int(t), lo, hi);
 }
@@ -412,13 +417,17 @@ static LQ_HD inline void lq_q8_0_fit(const float *x, const float *qw, float sigm
     g->d_bits = lq_fp16_from_f32(d);
     g->scale[0] = lq_fp16_to_f32(g->d_bits);
 }
-/* q = roundf(x·id) (half away from zero), clamped to ±127 for values beyond the fitted amax. */
+/* q = roundf(x·id) (half away from zero), clamped to ±127 for values beyond the fitted amax.
+ * Non-finite x·id (id overflowed for max|x| below ~3.7e-37, stored d is 0) gives 0 as the
+ * reference's float→int8 store does on x86. */
 static LQ_HD inline void lq_q8_0_round(const lq_grid *g, const float *x, int first, int n,
                                        int32_t *codes) {
     for (int j = first; j < first + n; j++) {
         float t = x[j] * g->id;
-        if (!(t == t) || t > 127.0f || t < -127.0f)
-            codes[j] = t != t ? 0 : (t > 0 ? 127 : -127);
+        if (t != t || t == INFINITY || t == -INFINITY)
+            codes[j] = 0;
+        else if (t > 127.0f || t < -127.0f)
+            codes[j] = t > 0 ? 127 : -127;
         else
             codes[j] = (int32_t)roundf(t);
     }
