@@ -663,6 +663,37 @@ const lq_stats_entry *lq_stats_find(const lq_stats *s, const char *weight_name);
 lq_status lq_stats_importance(const lq_stats_entry *e, float *out, lq_error *err);
 
 /* ------------------------------------------------------------------------------------------
+ * Quantization plan (recipes: llama-quantize's presets, mixing rules, fallbacks, overrides)
+ * and the tensors a calibrated pass hands to the writer.
+ * ---------------------------------------------------------------------------------------- */
+typedef struct lq_plan_entry {
+    char name[LQ_MAX_NAME]; /* canonical tensor name */
+    lq_type type;           /* output type chosen for it */
+    bool fallback;          /* the preset's type did not fit the row width */
+} lq_plan_entry;
+
+typedef struct lq_plan {
+    int64_t n_entries;
+    lq_plan_entry *entries; /* in the writer's order */
+    int ftype;              /* llama_ftype written to general.file_type */
+} lq_plan;
+
+/* Replacement tensors produced by a calibrated pass (GPTQ, AWQ, SmoothQuant), keyed by
+ * canonical name, in the model view's row order (HF input: rotate-half Q/K rows; the writer
+ * applies the GGUF row permutation to whatever it writes). A tensor whose type equals the
+ * plan's type is written as it is; an F32 tensor with another plan type (e.g. AWQ-scaled
+ * weights, norms with folded scales) is quantized by the writer's RTN path. */
+typedef struct lq_tensor_set lq_tensor_set;
+lq_tensor_set *lq_tensor_set_new(void);
+void lq_tensor_set_free(lq_tensor_set *s);
+/* Takes ownership of data (malloc'd, nbytes long); replaces an entry of the same name. */
+lq_status lq_tensor_set_put(lq_tensor_set *s, const char *name, lq_type type,
+                            const int64_t ne[LQ_MAX_DIMS], void *data, size_t nbytes,
+                            lq_error *err);
+/* NULL when absent; the returned lq_tensor's data is owned by the set. */
+const lq_tensor *lq_tensor_set_find(const lq_tensor_set *s, const char *name);
+
+/* ------------------------------------------------------------------------------------------
  * Synthetic checkpoints (random Llama-shaped weights for reproducible benchmarks and tests)
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_synth_opts {
