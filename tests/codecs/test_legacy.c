@@ -503,6 +503,28 @@ static void check_grid_api_all(const fmt *f, const float *input, const float *im
     free(x);
 }
 
+/* Random block bytes decode to finite values or are refused as malformed (Inf/NaN scales). */
+static void check_decode_random_bytes(const fmt *f) {
+    uint8_t blocks[64 * 136];
+    float y[64 * 256];
+    uint64_t s = 555 + f->type;
+    int refused = 0, bad = 0;
+    for (int trial = 0; trial < 50; trial++) {
+        for (size_t i = 0; i < sizeof blocks; i++) blocks[i] = (uint8_t)test_rand_u64(&s);
+        int bs = block_size(f->type);
+        int64_t n_blocks = (int64_t)(sizeof blocks / block_bytes(f->type));
+        lq_error err;
+        lq_status st = lq_dequantize_rows(f->type, blocks, y, 1, n_blocks * bs, &err);
+        if (st == LQ_ERR_FORMAT) {
+            refused++;
+            continue;
+        }
+        for (int64_t i = 0; i < n_blocks * bs; i++) bad += st != LQ_OK || !isfinite(y[i]);
+    }
+    CHECKF(bad == 0, "%s: random blocks gave %d non-finite values", f->name, bad);
+    CHECKF(refused > 0, "%s: no random block had an Inf/NaN scale (1/32 of fp16 patterns)", f->name);
+}
+
 /* Argument errors of the row API. */
 static void check_api_errors(void) {
     float x[4096] = {0}, y[4096];
@@ -567,6 +589,7 @@ int main(void) {
         check_nonfinite(&formats[i]);
         check_threads(&formats[i]);
         check_round_out_of_range(&formats[i]);
+        check_decode_random_bytes(&formats[i]);
     }
     float *input = (float *)load_exact("testvectors/quants/input.f32", sizeof(float) * ROWS * COLS);
     float *imatrix = (float *)load_exact("testvectors/quants/imatrix.f32", sizeof(float) * COLS);
