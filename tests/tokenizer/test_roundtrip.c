@@ -8,7 +8,7 @@
  *  - parse_special: control tokens are cut out only when asked, user-defined ones always. */
 #include "test.h"
 
-#include <jansson.h>
+#include "vocab_json.h"
 
 static char *read_text(const char *rel, size_t *len) {
     return test_read_file(test_shared_path(rel), len);
@@ -77,39 +77,6 @@ static void check_656k_gguf(const char *tmp) {
     lq_tokenizer_free(json);
 }
 
-/* tokenizer.json text for the vocabulary of a byte-level GGUF. */
-static char *byte_level_json(const lq_gguf *g) {
-    json_t *vocab = json_object(), *merges = json_array(), *added = json_array();
-    int64_t ti = lq_gguf_find_key(g, "tokenizer.ggml.tokens");
-    int64_t yi = lq_gguf_find_key(g, "tokenizer.ggml.token_type");
-    int64_t mi = lq_gguf_find_key(g, "tokenizer.ggml.merges");
-    if (ti < 0 || yi < 0 || mi < 0) return NULL;
-    const int32_t *types = lq_gguf_kv_data(g, yi);
-    for (uint64_t i = 0; i < lq_gguf_arr_n(g, ti); i++) {
-        lq_str s = lq_gguf_arr_str(g, ti, i);
-        char *key = strndup(s.ptr, s.len);
-        json_object_set_new(vocab, key, json_integer((json_int_t)i));
-        int32_t ty;
-        memcpy(&ty, types + i, 4);
-        if (ty == 3)
-            json_array_append_new(added, json_pack("{s:I, s:s, s:b}", "id", (json_int_t)i,
-                                                   "content", key, "special", 1));
-        free(key);
-    }
-    for (uint64_t i = 0; i < lq_gguf_arr_n(g, mi); i++) {
-        lq_str s = lq_gguf_arr_str(g, mi, i);
-        json_array_append_new(merges, json_stringn(s.ptr, s.len));
-    }
-    json_t *root = json_pack(
-        "{s:o, s:{s:s, s:o, s:o, s:n, s:b}, s:{s:s, s:b, s:b, s:b}, s:n}", "added_tokens", added,
-        "model", "type", "BPE", "vocab", vocab, "merges", merges, "unk_token", "byte_fallback",
-        0, "pre_tokenizer", "type", "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1,
-        "use_regex", 1, "normalizer");
-    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    return text;
-}
-
 /* Runs the gpt-2 test strings through t; returns the number matching llama.cpp's ids. */
 static int gpt2_cases(const lq_tokenizer *t, int *n_cases) {
     size_t inp_len = 0, out_len = 0;
@@ -151,14 +118,12 @@ static void check_gpt2_json(const char *tmp) {
     CHECK_OK(lq_gguf_open(test_shared_path("testvectors/vocab/ggml-vocab-gpt-2.gguf"), &g, &err),
              &err);
     if (!g) return;
-    char *json_text = byte_level_json(g);
-    CHECK(json_text != NULL);
+    char *json_text = vj_tokenizer_json(g, "gpt2");
     char path[4200];
-    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
-    FILE *f = fopen(path, "wb");
-    CHECK(f && json_text && fputs(json_text, f) >= 0);
-    if (f) fclose(f);
+    const char *written = vj_write(tmp, "tokenizer.json", json_text);
+    CHECK(json_text && written);
     free(json_text);
+    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
 
     lq_tokenizer *from_json = NULL, *from_gguf = NULL, *again = NULL;
     CHECK_OK(lq_tokenizer_from_json(path, &from_json, &err), &err);
