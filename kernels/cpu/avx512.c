@@ -54,36 +54,41 @@ static inline __m512i dot_u_minus(__m512i u, __m512i y, __m512i offset_bytes) {
 }
 
 /* The common loop: 8 blocks per step (4 pairs), scales gathered, the rest of the row by the
- * 256-bit kernel. PAIR(xa, ya) yields the int32 lanes of blocks xa, xa+1. */
-#define LEGACY_DOT512(name, wblock_t, PERM, PAIR, tail_fn)                                     \
+ * 256-bit kernel. PAIR(xa, ya) yields the int32 lanes of blocks xa, xa+1; MIN_TERM adds
+ * Σ m·s of the 8 blocks for the formats with a min (Q4_1, Q5_1 × Q8_1). */
+#define LEGACY_DOT512(name, wblock_t, ablock_t, PERM, PAIR, MIN_TERM, tail_fn)                 \
     static float name(const void *row, const void *act, int64_t n) {                          \
         const wblock_t *x = (const wblock_t *)row;                                             \
-        const lq_block_q8_0 *y = (const lq_block_q8_0 *)act;                                   \
+        const ablock_t *y = (const ablock_t *)act;                                             \
         const int64_t nb = n / 32;                                                             \
-        const __m256i gx = strides8((int)sizeof(wblock_t)), gy = strides8((int)sizeof(lq_block_q8_0)); \
+        const __m256i gx = strides8((int)sizeof(wblock_t)), gy = strides8((int)sizeof(ablock_t)); \
         const __m512i p0 = PERM(0), p1 = PERM(1), p2 = PERM(2), p3 = PERM(3);                  \
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                         \
+        __m256 accm = _mm256_setzero_ps();                                                     \
         int64_t i = 0;                                                                         \
         for (; i + 8 <= nb; i += 8) {                                                          \
             const wblock_t *xb = x + i;                                                        \
+            const ablock_t *yb = y + i;                                                        \
             prefetch_ahead(xb, 8 * sizeof(wblock_t));                                          \
-            const lq_block_q8_0 *yb = y + i;                                                   \
             __m512 d = _mm512_castps256_ps512(_mm256_mul_ps(gather_h8(&xb->d, gx), gather_h8(&yb->d, gy))); \
             acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb, yb)), _mm512_permutexvar_ps(p0, d), acc0); \
             acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 2, yb + 2)), _mm512_permutexvar_ps(p1, d), acc1); \
             acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 4, yb + 4)), _mm512_permutexvar_ps(p2, d), acc0); \
             acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 6, yb + 6)), _mm512_permutexvar_ps(p3, d), acc1); \
+            MIN_TERM(accm, xb, yb, gx, gy);                                                    \
         }                                                                                      \
-        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                           \
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + hsum_ps(accm);          \
         if (i < nb) sum += tail_fn(x + i, y + i, (nb - i) * 32);                               \
         return sum;                                                                            \
     }
+#define NO_MIN(accm, xb, yb, gx, gy) (void)0
+#define WITH_MIN(accm, xb, yb, gx, gy) accm = _mm256_fmadd_ps(gather_h8(&(xb)->m, gx), gather_h8(&(yb)->s, gy), accm)
 
 /* Q4_0: codes 0..15, offset 8. */
 static inline __m512i pair_q4_0(const lq_block_q4_0 *x, const lq_block_q8_0 *y) {
     return dot_u_minus(nibbles_pair(x[0].qs, x[1].qs), y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8(8));
 }
-LEGACY_DOT512(z_dotq_q4_0, lq_block_q4_0, pair_perm_abab, pair_q4_0, v_dotq_q4_0)
+LEGACY_DOT512(z_dotq_q4_0, lq_block_q4_0, lq_block_q8_0, pair_perm_abab, pair_q4_0, NO_MIN, v_dotq_q4_0)
 
 /* IQ4_NL: codebook values + 128 (1..241) looked up per 128-bit lane, offset 128. */
 static inline __m512i pair_iq4_nl(const lq_block_iq4_nl *x, const lq_block_q8_0 *y) {
@@ -92,7 +97,7 @@ static inline __m512i pair_iq4_nl(const lq_block_iq4_nl *x, const lq_block_q8_0 
     __m512i u = _mm512_shuffle_epi8(table, nibbles_pair(x[0].qs, x[1].qs));
     return dot_u_minus(u, y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8((char)0x80));
 }
-LEGACY_DOT512(z_dotq_iq4_nl, lq_block_iq4_nl, pair_perm_abab, pair_iq4_nl, v_dotq_iq4_nl)
+LEGACY_DOT512(z_dotq_iq4_nl, lq_block_iq4_nl, lq_block_q8_0, pair_perm_abab, pair_iq4_nl, NO_MIN, v_dotq_iq4_nl)
 
 /* Q5_0: 5-bit codes 0..31 (the qh bits placed in the [A lo, B lo, A hi, B hi] order),
  * offset 16. */
@@ -105,7 +110,7 @@ static inline __m512i pair_q5_0(const lq_block_q5_0 *x, const lq_block_q8_0 *y) 
     __m512i u = _mm512_or_si512(nibbles_pair(x[0].qs, x[1].qs), qh_pair_bytes(x[0].qh, x[1].qh, 16));
     return dot_u_minus(u, y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8(16));
 }
-LEGACY_DOT512(z_dotq_q5_0, lq_block_q5_0, pair_perm_abab, pair_q5_0, v_dotq_q5_0)
+LEGACY_DOT512(z_dotq_q5_0, lq_block_q5_0, lq_block_q8_0, pair_perm_abab, pair_q5_0, NO_MIN, v_dotq_q5_0)
 
 /* Q8_0: weights + 128 as unsigned (x = −128 gives 0), offset 128. */
 static inline __m512i pair_q8_0(const lq_block_q8_0 *x, const lq_block_q8_0 *y) {
@@ -116,7 +121,23 @@ static inline __m512i pair_q8_0(const lq_block_q8_0 *x, const lq_block_q8_0 *y) 
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     return dot_u_minus(_mm512_xor_si512(xv, bias), yv, bias);
 }
-LEGACY_DOT512(z_dotq_q8_0, lq_block_q8_0, pair_perm_ab, pair_q8_0, v_dotq_q8_0)
+LEGACY_DOT512(z_dotq_q8_0, lq_block_q8_0, lq_block_q8_0, pair_perm_ab, pair_q8_0, NO_MIN, v_dotq_q8_0)
+
+/* Q4_1 / Q5_1 × Q8_1: unsigned codes, no offset; the min term m·s per block. */
+static inline __m512i y1_pair_abab(const lq_block_q8_1 *ya, const lq_block_q8_1 *yb) {
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)ya->qs)),
+                                   _mm256_loadu_si256((const __m256i *)yb->qs), 1);
+    return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+}
+static inline __m512i pair_q4_1(const lq_block_q4_1 *x, const lq_block_q8_1 *y) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles_pair(x[0].qs, x[1].qs), y1_pair_abab(&y[0], &y[1]));
+}
+static inline __m512i pair_q5_1(const lq_block_q5_1 *x, const lq_block_q8_1 *y) {
+    __m512i u = _mm512_or_si512(nibbles_pair(x[0].qs, x[1].qs), qh_pair_bytes(x[0].qh, x[1].qh, 16));
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, y1_pair_abab(&y[0], &y[1]));
+}
+LEGACY_DOT512(z_dotq_q4_1, lq_block_q4_1, lq_block_q8_1, pair_perm_abab, pair_q4_1, WITH_MIN, v_dotq_q4_1)
+LEGACY_DOT512(z_dotq_q5_1, lq_block_q5_1, lq_block_q8_1, pair_perm_abab, pair_q5_1, WITH_MIN, v_dotq_q5_1)
 
 void lq_kernels_fill_avx512(lq_kernel_table *t) {
     fill_simd256(t);
@@ -124,4 +145,6 @@ void lq_kernels_fill_avx512(lq_kernel_table *t) {
     t->dot_q[LQ_TYPE_Q5_0] = z_dotq_q5_0;
     t->dot_q[LQ_TYPE_Q8_0] = z_dotq_q8_0;
     t->dot_q[LQ_TYPE_IQ4_NL] = z_dotq_iq4_nl;
+    t->dot_q[LQ_TYPE_Q4_1] = z_dotq_q4_1;
+    t->dot_q[LQ_TYPE_Q5_1] = z_dotq_q5_1;
 }

@@ -107,23 +107,34 @@ static inline void unpack_k4_words(const uint8_t *packed, uint32_t out[4]) {
     out[3] = ((c >> 4) & 0x0F0F0F0Fu) | (((b >> 6) & 0x03030303u) << 4);
 }
 
-/* Q3_K's 16 signed scales (code − 32). */
-static inline void unpack_q3_scales(const uint8_t *packed, int8_t sc[16]) {
-    uint32_t a0, a1, a2, w[4];
+/* Q3_K's 16 signed scales (code − 32) as int8 lanes. */
+static inline __m128i unpack_q3_scales_v(const uint8_t *packed) {
+    uint32_t a0, a1, a2;
     memcpy(&a0, packed, 4);
     memcpy(&a1, packed + 4, 4);
     memcpy(&a2, packed + 8, 4);
-    w[0] = (a0 & 0x0F0F0F0Fu) | ((a2 & 0x03030303u) << 4);
-    w[1] = (a1 & 0x0F0F0F0Fu) | (((a2 >> 2) & 0x03030303u) << 4);
-    w[2] = ((a0 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 4) & 0x03030303u) << 4);
-    w[3] = ((a1 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 6) & 0x03030303u) << 4);
-    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)w), _mm_set1_epi8(32));
-    _mm_storeu_si128((__m128i *)sc, v);
+    __m128i v = _mm_setr_epi32((int)((a0 & 0x0F0F0F0Fu) | ((a2 & 0x03030303u) << 4)),
+                               (int)((a1 & 0x0F0F0F0Fu) | (((a2 >> 2) & 0x03030303u) << 4)),
+                               (int)(((a0 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 4) & 0x03030303u) << 4)),
+                               (int)(((a1 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 6) & 0x03030303u) << 4)));
+    return _mm_sub_epi8(v, _mm_set1_epi8(32));
+}
+static inline void unpack_q3_scales(const uint8_t *packed, int8_t sc[16]) {
+    _mm_storeu_si128((__m128i *)sc, unpack_q3_scales_v(packed));
 }
 
-/* int16 scale vector for two 16-element sub-blocks: lanes 0..7 = a, lanes 8..15 = b. */
-static inline __m256i scale_pair(int a, int b) {
-    return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
+/* 16 int8 sub-block scales as two vectors of int32 lanes each holding the scale twice as
+ * int16 (lo: scales 0..7, hi: 8..15), ready for madd after one lane permutation. */
+static inline void scale_lanes16(__m128i sc8, __m256i *lo, __m256i *hi) {
+    __m256i a = _mm256_cvtepi8_epi32(sc8), b = _mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8));
+    const __m256i m16 = _mm256_set1_epi32(0xFFFF);
+    *lo = _mm256_or_si256(_mm256_and_si256(a, m16), _mm256_slli_epi32(a, 16));
+    *hi = _mm256_or_si256(_mm256_and_si256(b, m16), _mm256_slli_epi32(b, 16));
+}
+/* int16 scales for 32 elements = sub-blocks 2j, 2j+1 of the 8 held in lanes (j = 0..3). */
+static inline __m256i scale_group(__m256i lanes, int j) {
+    return _mm256_permutevar8x32_epi32(lanes, _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1,
+                                                                2 * j + 1, 2 * j + 1));
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -740,16 +751,17 @@ static float v_dotq_q6_K(const void *row, const void *act, int64_t n) {
     float offs = 0.0f;
     for (int64_t i = 0; i < n / 256; i++) {
         prefetch_ahead(&x[i], sizeof x[i]);
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        __m256i sc16 = _mm256_cvtepi8_epi16(sc8), lanes[2];
+        scale_lanes16(sc8, &lanes[0], &lanes[1]);
         int off = 32 * hsum_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i q[4];
             q6_codes(&x[i], h, q);
             for (int k = 0; k < 4; k++) {
-                int s = 8 * h + 2 * k;
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
-                sumi = _mm256_add_epi32(sumi, dot_us8_scaled(q[k], yv, scale_pair(x[i].scales[s], x[i].scales[s + 1])));
+                sumi = _mm256_add_epi32(sumi, dot_us8_scaled(q[k], yv, scale_group(lanes[h], k)));
             }
         }
         const float d = y[i].d * s_h2f(x[i].d);
@@ -768,9 +780,9 @@ static float v_dotq_q3_K(const void *row, const void *act, int64_t n) {
     float offs = 0.0f;
     for (int64_t i = 0; i < n / 256; i++) {
         prefetch_ahead(&x[i], sizeof x[i]);
-        int8_t sc[16];
-        unpack_q3_scales(x[i].scales, sc);
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m128i sc8 = unpack_q3_scales_v(x[i].scales);
+        __m256i sc16 = _mm256_cvtepi8_epi16(sc8), lanes[2];
+        scale_lanes16(sc8, &lanes[0], &lanes[1]);
         int off = 4 * hsum_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
         __m256i sumi = _mm256_setzero_si256();
@@ -780,9 +792,8 @@ static float v_dotq_q3_K(const void *row, const void *act, int64_t n) {
                 __m256i low = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
                 __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
                 __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(hb, 2));
-                int s = 8 * h + 2 * k;
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
-                sumi = _mm256_add_epi32(sumi, dot_us8_scaled(u, yv, scale_pair(sc[s], sc[s + 1])));
+                sumi = _mm256_add_epi32(sumi, dot_us8_scaled(u, yv, scale_group(lanes[h], k)));
             }
         }
         const float d = y[i].d * s_h2f(x[i].d);
@@ -803,15 +814,16 @@ static float v_dotq_q2_K(const void *row, const void *act, int64_t n) {
         prefetch_ahead(&x[i], sizeof x[i]);
         __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
         __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(15)));
+        __m256i lanes[2];
+        scale_lanes16(_mm_and_si128(sc8, _mm_set1_epi8(15)), &lanes[0], &lanes[1]);
         int msum = hsum_epi32(_mm256_madd_epi16(mn16, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i qs = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
             for (int k = 0; k < 4; k++) {
                 __m256i u = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
-                int s = 8 * h + 2 * k;
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
-                sumi = _mm256_add_epi32(sumi, dot_us8_scaled(u, yv, scale_pair(x[i].scales[s] & 15, x[i].scales[s + 1] & 15)));
+                sumi = _mm256_add_epi32(sumi, dot_us8_scaled(u, yv, scale_group(lanes[h], k)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * s_h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
