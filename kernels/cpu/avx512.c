@@ -139,6 +139,68 @@ static inline __m512i pair_q5_1(const lq_block_q5_1 *x, const lq_block_q8_1 *y) 
 LEGACY_DOT512(z_dotq_q4_1, lq_block_q4_1, lq_block_q8_1, pair_perm_abab, pair_q4_1, WITH_MIN, v_dotq_q4_1)
 LEGACY_DOT512(z_dotq_q5_1, lq_block_q5_1, lq_block_q8_1, pair_perm_abab, pair_q5_1, WITH_MIN, v_dotq_q5_1)
 
+/* ---- bulk half conversions, 16 lanes, masked tails; NaNs as the scalar reference ---- */
+static inline __m512 h16_to_ps(__m256i h) {
+    __m512 f = _mm512_cvtph_ps(h);
+    __m512i w = _mm512_cvtepu16_epi32(h);
+    __m512i man = _mm512_and_si512(w, _mm512_set1_epi32(0x3FF));
+    __mmask16 is_nan = _mm512_cmpeq_epi32_mask(_mm512_and_si512(w, _mm512_set1_epi32(0x7C00)), _mm512_set1_epi32(0x7C00)) &
+                       _mm512_test_epi32_mask(man, man);
+    /* F16C quiets signalling NaNs; the reference keeps the payload bits as they are */
+    __m512i nan_bits = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x8000)), 16),
+                                       _mm512_or_si512(_mm512_set1_epi32(0x7F800000), _mm512_slli_epi32(man, 13)));
+    return _mm512_mask_blend_ps(is_nan, f, _mm512_castsi512_ps(nan_bits));
+}
+
+static inline __m256i ps_to_h16(__m512 f) {
+    __mmask16 is_nan = _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
+    __m512i sign = _mm512_and_si512(_mm512_castps_si512(f), _mm512_set1_epi32((int)0x80000000u));
+    __m512 qnan = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_set1_epi32(0x7FC00000)));
+    return _mm512_cvtps_ph(_mm512_mask_blend_ps(is_nan, f, qnan), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+static inline __m256i ps_to_bf16x16(__m512 f) {
+    __m512i u = _mm512_castps_si512(f);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+    __mmask16 is_nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                               _mm512_set1_epi32(0x7F800000));
+    __m512i nan = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(64));
+    return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(is_nan, rounded, nan));
+}
+
+static inline __mmask16 tail_mask(size_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
+
+static void z_fp16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, h16_to_ps(_mm256_maskz_loadu_epi16(m, src + i)));
+    }
+}
+static void z_f32_to_fp16(const float *src, uint16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(dst + i, m, ps_to_h16(_mm512_maskz_loadu_ps(m, src + i)));
+    }
+}
+static void z_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, src + i));
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+}
+static void z_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(dst + i, m, ps_to_bf16x16(_mm512_maskz_loadu_ps(m, src + i)));
+    }
+}
+static void z_deq_f16(const void *src, float *dst, int64_t n) { z_fp16_to_f32((const uint16_t *)src, dst, (size_t)n); }
+static void z_deq_bf16(const void *src, float *dst, int64_t n) { z_bf16_to_f32((const uint16_t *)src, dst, (size_t)n); }
+static void z_quant_f16(const float *x, void *dst, int64_t n) { z_f32_to_fp16(x, (uint16_t *)dst, (size_t)n); }
+static void z_quant_bf16(const float *x, void *dst, int64_t n) { z_f32_to_bf16(x, (uint16_t *)dst, (size_t)n); }
+
 void lq_kernels_fill_avx512(lq_kernel_table *t) {
     fill_simd256(t);
     t->dot_q[LQ_TYPE_Q4_0] = z_dotq_q4_0;
@@ -147,4 +209,12 @@ void lq_kernels_fill_avx512(lq_kernel_table *t) {
     t->dot_q[LQ_TYPE_IQ4_NL] = z_dotq_iq4_nl;
     t->dot_q[LQ_TYPE_Q4_1] = z_dotq_q4_1;
     t->dot_q[LQ_TYPE_Q5_1] = z_dotq_q5_1;
+    t->fp16_to_f32 = z_fp16_to_f32;
+    t->f32_to_fp16 = z_f32_to_fp16;
+    t->bf16_to_f32 = z_bf16_to_f32;
+    t->f32_to_bf16 = z_f32_to_bf16;
+    t->dequant[LQ_TYPE_F16] = z_deq_f16;
+    t->dequant[LQ_TYPE_BF16] = z_deq_bf16;
+    t->quant_act[LQ_TYPE_F16] = z_quant_f16;
+    t->quant_act[LQ_TYPE_BF16] = z_quant_bf16;
 }
