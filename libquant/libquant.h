@@ -279,7 +279,8 @@ typedef struct lq_st_tensor {
     uint32_t n_dims;
     int64_t shape[LQ_MAX_DIMS]; /* safetensors (row-major, outermost first) order */
     uint64_t nbytes;
-    const void *data;
+    const void *data;      /* into the mapping; 8-byte aligned only when the file's header length
+                            * is a multiple of 8 (the reference writer pads it; not required) */
 } lq_st_tensor;
 
 /* path: a .safetensors file, an index .json, or a directory holding either. */

@@ -5,6 +5,7 @@
 
 #include "test.h"
 
+#include <ftw.h>
 #include <stdarg.h>
 
 typedef struct stb_tensor {
@@ -200,6 +201,19 @@ static inline int stb_write_sharded_dir(const char *dir, const stb_file *f, int 
     stb_llama_config(c, config, sizeof config);
     if (rc == 0) rc = stb_write_text(stb_path(path, sizeof path, dir, "config.json"), config);
     return rc;
+}
+
+static inline int stb_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes a test's scratch directory (keep it with LQ_KEEP_TMP=1 to look at the files). */
+static inline void stb_rmtree(const char *dir) {
+    if (getenv("LQ_KEEP_TMP")) return;
+    nftw(dir, stb_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif

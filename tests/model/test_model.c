@@ -340,6 +340,7 @@ int main(void) {
     test_sharded_equals_single();
     test_tied();
     test_model_errors();
+    stb_rmtree(tmp);
     if (!test_shared_dir()) {
         fprintf(stderr, "note: ../shared absent: shared checkpoints not checked\n");
         TEST_DONE();

@@ -261,5 +261,6 @@ int main(void) {
     test_archs();
     test_gguf_errors();
     test_hf_archs();
+    stb_rmtree(tmp);
     TEST_DONE();
 }

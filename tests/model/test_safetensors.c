@@ -239,5 +239,6 @@ int main(void) {
     test_bad_headers();
     test_bad_lengths();
     test_sharded();
+    stb_rmtree(tmp);
     TEST_DONE();
 }
