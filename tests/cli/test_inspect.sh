@@ -84,6 +84,28 @@ for name, text in [("badjson", '{"model_type": "llama", "hidden_size": '),
     open(f"{tmp}/{name}/config.json", "w").write(text)
     st(f"{tmp}/{name}/model.safetensors", good, bytes(16))
 os.makedirs(f"{tmp}/noconfig", exist_ok=True)
+# A one-layer Llama in two shards with an index (hidden 8, 2 heads / 1 KV head, ffn 16, vocab 4).
+os.makedirs(f"{tmp}/sharded", exist_ok=True)
+shapes = {"model.embed_tokens.weight": [4, 8], "model.layers.0.input_layernorm.weight": [8],
+          "model.layers.0.self_attn.q_proj.weight": [8, 8], "model.layers.0.self_attn.k_proj.weight": [4, 8],
+          "model.layers.0.self_attn.v_proj.weight": [4, 8], "model.layers.0.self_attn.o_proj.weight": [8, 8],
+          "model.layers.0.post_attention_layernorm.weight": [8], "model.layers.0.mlp.gate_proj.weight": [16, 8],
+          "model.layers.0.mlp.up_proj.weight": [16, 8], "model.layers.0.mlp.down_proj.weight": [8, 16],
+          "model.norm.weight": [8], "lm_head.weight": [4, 8]}
+names = list(shapes)
+weight_map = {}
+for k, part in enumerate([names[:6], names[6:]]):
+    shard = f"model-0000{k + 1}-of-00002.safetensors"
+    header, off = {}, 0
+    for n in part:
+        size = 2 * eval("*".join(map(str, shapes[n])))
+        header[n] = {"dtype": "F16", "shape": shapes[n], "data_offsets": [off, off + size]}
+        off += size
+        weight_map[n] = shard
+    st(f"{tmp}/sharded/{shard}", header, bytes(off))
+json.dump({"metadata": {}, "weight_map": weight_map}, open(f"{tmp}/sharded/model.safetensors.index.json", "w"))
+json.dump({"model_type": "llama", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+           "num_key_value_heads": 1, "intermediate_size": 16, "vocab_size": 4}, open(f"{tmp}/sharded/config.json", "w"))
 EOF
 gen_rc=$?
 check
@@ -107,6 +129,25 @@ expect_error noconfig 5 "$TMP/noconfig" inspect "$TMP/noconfig"
 run good_st 0 inspect "$TMP/good.safetensors"
 has good_st "safetensors, 1 tensors"
 has good_st "model view: not available"
+
+# A sharded checkpoint: both shards listed, every tensor in the view; the index file alone is
+# inspected as stored (12 tensors, HF names).
+run sharded 0 inspect "$TMP/sharded"
+has sharded "model-00001-of-00002.safetensors"
+has sharded "model-00002-of-00002.safetensors"
+has sharded "blk.0.ffn_down.weight"
+has sharded "[16, 8]"
+run sharded_json 0 inspect --json "$TMP/sharded"
+check
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (len(j["tensors"]) == 12 and j["totals"]["parameters"] == 32+8+64+32+32+64+8+128+128+128+8+32))' \
+    "$TMP/sharded_json.out" || fail "sharded_json: wrong tensor count or parameters"
+run index 0 inspect "$TMP/sharded/model.safetensors.index.json"
+has index "safetensors, 12 tensors"
+has index "model.layers.0.mlp.down_proj.weight"
+has index "architecture: llama"
+rm "$TMP/sharded/model-00002-of-00002.safetensors"
+expect_error shard_missing 5 "$TMP/sharded" inspect "$TMP/sharded"
+check; grep -qF "model-00002-of-00002.safetensors" "$TMP/shard_missing.err" || fail "shard_missing: shard not named"
 
 # ---- the shared checkpoints -------------------------------------------------------------------
 if [ -z "$SHARED" ] || [ ! -d "$SHARED/models" ]; then
