@@ -695,6 +695,61 @@ lq_status lq_tensor_set_put(lq_tensor_set *s, const char *name, lq_type type,
 const lq_tensor *lq_tensor_set_find(const lq_tensor_set *s, const char *name);
 
 /* ------------------------------------------------------------------------------------------
+ * Calibrated passes: GPTQ, AWQ, SmoothQuant onto GGUF block grids (libquant/gptq.c, awq.c,
+ * smoothquant.c, passes.c; linear algebra through libquant/linalg.h)
+ * ---------------------------------------------------------------------------------------- */
+/* Hessian of one linear input, H = 2/n · Σ x·xᵀ over the n calibration tokens (n counts
+ * tokens, as GPTQModel does; the scale does not change GPTQ's result). Each batch's X·Xᵀ is
+ * formed in fp32 (BLAS speed) and added to an fp64 running sum: with tens of thousands of
+ * tokens an fp32 sum would drop the small late contributions; fp64 costs nothing extra because
+ * the O(n_in²·tokens) work stays in fp32. */
+typedef struct lq_hessian {
+    int64_t n_in;
+    int64_t n_tokens;
+    double *h;      /* n_in × n_in, Σ x·xᵀ until lq_hessian_finish */
+    float *scratch; /* n_in × n_in */
+} lq_hessian;
+lq_status lq_hessian_init(lq_hessian *hs, int64_t n_in, lq_error *err);
+/* Adds n_tokens rows of n_in floats (x is n_tokens × n_in, row-major). */
+void lq_hessian_add(lq_hessian *hs, const float *x, int64_t n_tokens, int n_threads);
+/* Scales the sum to 2/n_tokens · Σ x·xᵀ (once, after the last batch). */
+void lq_hessian_finish(lq_hessian *hs);
+void lq_hessian_free(lq_hessian *hs);
+
+typedef struct lq_gptq_opts {
+    double percdamp;         /* dampening, relative to mean(diag H) (0 → 0.01) */
+    int block_size;          /* lazy-batch width in columns (0 → 128; raised to a multiple of
+                              * the type's block / super-block) */
+    int n_threads;           /* 0 = all cores; the result does not depend on it */
+    const float *importance; /* n_in per-column importance for lq_grid_fit (an imatrix row), or
+                              * NULL: diag(H) */
+} lq_gptq_opts;
+
+typedef struct lq_gptq_report {
+    int64_t n_dead;       /* columns with H_ii = 0: weights set to 0, H_ii to 1 */
+    double percdamp;      /* relative dampening that factorised */
+    int n_retries;        /* failed factorisation attempts before that */
+    bool diag_floor;      /* a diagonal floor had to be added as well */
+    bool rtn_fallback;    /* no usable inverse: the tensor was quantized by RTN (imatrix = diag H) */
+    double loss;          /* GPTQ's Σ (w − q)² / (2·U_jj²) */
+    char note[160];       /* what happened, one line, for a warning ("" when nothing notable) */
+} lq_gptq_report;
+
+/* GPTQ of one weight matrix (n_out rows of n_in, row-major = GGUF ne[0] = n_in) onto the grid of
+ * a GGUF block type. h: n_in × n_in Hessian (from lq_hessian, or any symmetric matrix; it is
+ * copied). Columns are swept in their natural order (no act-order: GGUF cannot store a
+ * permutation of the input dimension); at the first column of each block / super-block of a row
+ * the grid is fitted (lq_grid_fit) on the error-updated weights of that block, then each column
+ * is rounded on that fixed grid and its error propagated through the upper Cholesky factor of
+ * H⁻¹ (lazy batch updates). Failed factorisations retry with larger dampening (0.01, 0.03,
+ * 0.1, 0.3, 1 × mean diag), then with a diagonal floor, then fall back to RTN (reported).
+ * dst: n_out · lq_row_size(type, n_in) bytes; deq (optional, n_out × n_in floats): the values the
+ * sweep used for each weight = what dst decodes to. */
+lq_status lq_gptq_quantize(lq_type type, const char *name, const float *w, int64_t n_out,
+                           int64_t n_in, const double *h, const lq_gptq_opts *opts, void *dst,
+                           float *deq, lq_gptq_report *rep, lq_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * Synthetic checkpoints (random Llama-shaped weights for reproducible benchmarks and tests)
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_synth_opts {
