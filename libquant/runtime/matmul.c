@@ -7,11 +7,14 @@
  * does, unless the caller asks for exact fp32 products. */
 #include "rt_internal.h"
 
+#include "../codecs/blocks.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #define RT_MAX_MATMUL 4
 #define RT_ROW_TILE 16 /* rows kept in L1 while the batch's tokens stream past */
+#define RT_TILED_MIN_TOKENS 4
 
 typedef struct mm_job {
     const rt_matmul *mm;
@@ -21,7 +24,45 @@ typedef struct mm_job {
     int64_t row_start[RT_MAX_MATMUL + 1]; /* offsets of each product in the joint row space */
     const void *act[RT_MAX_MATMUL];       /* quantized x per product, NULL = fp32 dot */
     size_t act_row_bytes[RT_MAX_MATMUL];
+    bool tiled[RT_MAX_MATMUL];            /* act is packed for rt_gemm_rows_avx512 */
 } mm_job;
+
+/* ---------------------------------------------------------------------------------------
+ * The tiled path (Q4_0 / Q8_0 on AVX-512 VNNI)
+ * ------------------------------------------------------------------------------------- */
+
+bool rt_gemm_usable(lq_type type, int64_t n_in) {
+    static int vnni = -1; /* CPU support, probed once */
+    if (vnni < 0) vnni = strcmp(lq_cpu_simd_level(), "avx512vnni") == 0;
+    return vnni && lq_kernels_simd() == LQ_SIMD_AVX512 && (type == LQ_TYPE_Q4_0 || type == LQ_TYPE_Q8_0) &&
+           n_in % 64 == 0;
+}
+
+size_t rt_gemm_act_stride(int64_t n_in) {
+    size_t bytes = (size_t)n_in + (size_t)(n_in / 32) * sizeof(float);
+    return (bytes + 63) / 64 * 64;
+}
+
+void rt_gemm_pack_act(lq_type type, const void *q8_0_blocks, int64_t n_in, void *dst) {
+    const lq_block_q8_0 *b = (const lq_block_q8_0 *)q8_0_blocks;
+    int8_t *codes = (int8_t *)dst;
+    float *scales = (float *)((char *)dst + n_in);
+    for (int64_t c = 0; c < n_in / 64; c++) {
+        const lq_block_q8_0 *b0 = &b[2 * c], *b1 = &b[2 * c + 1];
+        int8_t *out = codes + c * 64;
+        if (type == LQ_TYPE_Q4_0) { /* nibble order: [b0 0:16, b1 0:16, b0 16:32, b1 16:32] */
+            memcpy(out, b0->qs, 16);
+            memcpy(out + 16, b1->qs, 16);
+            memcpy(out + 32, b0->qs + 16, 16);
+            memcpy(out + 48, b1->qs + 16, 16);
+        } else {
+            memcpy(out, b0->qs, 32);
+            memcpy(out + 32, b1->qs, 32);
+        }
+        scales[2 * c] = lq_fp16_to_fp32(b0->d);
+        scales[2 * c + 1] = lq_fp16_to_fp32(b1->d);
+    }
+}
 
 /* Rows [lo, hi) of product k, all tokens. */
 static void mm_rows(const mm_job *job, int k, int64_t lo, int64_t hi) {
@@ -30,6 +71,11 @@ static void mm_rows(const mm_job *job, int k, int64_t lo, int64_t hi) {
     float *y = job->mm[k].y;
     const char *wdata = (const char *)w->data;
     const char *act = (const char *)job->act[k];
+    if (job->tiled[k]) {
+        rt_gemm_rows_avx512(w->type, w->data, w->row_bytes, lo, hi, act, job->act_row_bytes[k], job->n_tok,
+                            w->n_in, y, w->n_out, bias);
+        return;
+    }
     for (int64_t r0 = lo; r0 < hi; r0 += RT_ROW_TILE) {
         int64_t r1 = r0 + RT_ROW_TILE < hi ? r0 + RT_ROW_TILE : hi;
         for (int64_t t = 0; t < job->n_tok; t++) {
@@ -59,10 +105,14 @@ static void mm_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
     }
 }
 
-/* The activation type product w uses, or -1 for the fp32 path. */
-static int act_type_for(const rt_weight *w, bool f32_act) {
+/* How product w takes its activations: -1 fp32, else the vec-dot type; 1000 + weight type for
+ * the tiled path's packing (its lane order depends on the weight type). */
+#define ACT_TILED 1000
+static int act_type_for(const rt_weight *w, bool f32_act, int64_t n_tok) {
     const lq_type_traits *tr = lq_type_get(w->type);
     if (f32_act || !tr || !tr->is_quantized) return -1;
+    /* tiles pay off once several tokens share each unpacked weight block */
+    if (n_tok >= RT_TILED_MIN_TOKENS && rt_gemm_usable(w->type, w->n_in)) return ACT_TILED + (int)w->type;
     lq_type at = lq_kernel_vec_dot_type(w->type);
     const lq_type_traits *atr = lq_type_get(at);
     if (!atr || !atr->is_quantized || w->n_in % atr->block_size != 0) return -1;
@@ -75,6 +125,30 @@ static lq_status grow(rt_act_buf *b, size_t need, lq_error *err) {
     if (!p) return lq_fail(err, LQ_ERR_NOMEM, "runtime: out of memory for %zu bytes of activations", need);
     b->data = p;
     b->cap = need;
+    return LQ_OK;
+}
+
+/* x quantized to the vec-dot type, one row per token */
+static lq_status quantize_act(lq_type type, const float *x, int64_t n_tok, int64_t n_in, rt_act_buf *buf,
+                              lq_error *err) {
+    size_t row_bytes = lq_row_size(type, n_in);
+    lq_status st = grow(buf, row_bytes * (size_t)n_tok, err);
+    if (st) return st;
+    for (int64_t t = 0; t < n_tok; t++)
+        lq_kernel_quantize_act(type, x + t * n_in, (char *)buf->data + (size_t)t * row_bytes, n_in);
+    return LQ_OK;
+}
+
+/* x quantized to Q8_0 by the kernels (llama.cpp's activation rounding), repacked for tiles */
+static lq_status pack_tiled(const rt_weight *w, const float *x, int64_t n_tok, rt_act_buf *buf, lq_error *err) {
+    size_t stride = rt_gemm_act_stride(w->n_in), q8_bytes = lq_row_size(LQ_TYPE_Q8_0, w->n_in);
+    lq_status st = grow(buf, stride * (size_t)n_tok + q8_bytes, err);
+    if (st) return st;
+    void *q8 = (char *)buf->data + stride * (size_t)n_tok; /* scratch row after the packed rows */
+    for (int64_t t = 0; t < n_tok; t++) {
+        lq_kernel_quantize_act(LQ_TYPE_Q8_0, x + t * w->n_in, q8, w->n_in);
+        rt_gemm_pack_act(w->type, q8, w->n_in, (char *)buf->data + (size_t)t * stride);
+    }
     return LQ_OK;
 }
 
@@ -95,7 +169,7 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
     for (int k = 0; k < n_mm; k++) {
         job.row_start[k + 1] = job.row_start[k] + mm[k].w->n_out;
         work += (double)mm[k].w->n_out * (double)job.n_in * (double)n_tok;
-        act_types[k] = act_type_for(mm[k].w, f32_act);
+        act_types[k] = act_type_for(mm[k].w, f32_act, n_tok);
         if (act_types[k] < 0) continue;
         /* products with the same activation type share one quantized copy of x */
         int same = -1;
@@ -104,16 +178,15 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
         if (same >= 0) {
             job.act[k] = job.act[same];
             job.act_row_bytes[k] = job.act_row_bytes[same];
+            job.tiled[k] = job.tiled[same];
             continue;
         }
-        size_t row_bytes = lq_row_size((lq_type)act_types[k], job.n_in);
-        lq_status st = grow(&act[k], row_bytes * (size_t)n_tok, err);
+        lq_status st = act_types[k] >= ACT_TILED ? pack_tiled(mm[k].w, x, n_tok, &act[k], err)
+                                                  : quantize_act((lq_type)act_types[k], x, n_tok, job.n_in, &act[k], err);
         if (st) return st;
-        for (int64_t t = 0; t < n_tok; t++)
-            lq_kernel_quantize_act((lq_type)act_types[k], x + t * job.n_in,
-                                   (char *)act[k].data + (size_t)t * row_bytes, job.n_in);
+        job.tiled[k] = act_types[k] >= ACT_TILED;
         job.act[k] = act[k].data;
-        job.act_row_bytes[k] = row_bytes;
+        job.act_row_bytes[k] = job.tiled[k] ? rt_gemm_act_stride(job.n_in) : lq_row_size((lq_type)act_types[k], job.n_in);
     }
     /* starting threads costs tens of microseconds: not worth it for tiny products */
     int threads = work < 65536.0 ? 1 : n_threads;

@@ -39,4 +39,14 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
                         bool f32_act, rt_pool *pool, int n_threads, rt_act_buf *act,
                         lq_error *err);
 
+/* Tiled int8 products for Q4_0 / Q8_0 weights (gemm_avx512.c, AVX-512 VNNI only). Activations:
+ * per token, n_in codes (in the weight type's lane order) then n_in/32 float scales, packed
+ * from the kernels' Q8_0 blocks by rt_gemm_pack_act; stride rt_gemm_act_stride(n_in). */
+bool rt_gemm_usable(lq_type type, int64_t n_in);
+size_t rt_gemm_act_stride(int64_t n_in);
+void rt_gemm_pack_act(lq_type type, const void *q8_0_blocks, int64_t n_in, void *dst);
+void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, int64_t r0, int64_t r1,
+                         const void *act, size_t act_stride, int64_t n_tok, int64_t n_in, float *y,
+                         int64_t y_stride, const float *bias);
+
 #endif

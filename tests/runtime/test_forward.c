@@ -4,6 +4,8 @@
  * layer-at-a-time API, hooks, weight replacement and thread-count determinism. */
 #include "test.h"
 
+#include "runtime/rt_internal.h" /* the tiled products are checked directly */
+
 #include <math.h>
 
 /* ---------------------------------------------------------------------------------------
@@ -260,6 +262,53 @@ static void compare_model(const char *path, const char *label, double tol_exact,
     lq_model_close(m);
 }
 
+/* The runtime's tiled Q4_0/Q8_0 products (AVX-512 VNNI) against the kernels' per-pair vec-dot
+ * on the same quantized activations, for every tile shape (edge tiles included) and a bias. */
+static void test_tiled_products(void) {
+    static const lq_type types[] = {LQ_TYPE_Q4_0, LQ_TYPE_Q8_0};
+    const int64_t n_in = 512, max_rows = 11, max_tok = 11;
+    uint64_t seed = 99;
+    float *w = malloc((size_t)(n_in * max_rows) * sizeof(float));
+    float *x = malloc((size_t)(n_in * max_tok) * sizeof(float));
+    float bias[11];
+    for (int64_t i = 0; i < n_in * max_rows; i++) w[i] = test_rand_normal(&seed);
+    for (int64_t i = 0; i < n_in * max_tok; i++) x[i] = test_rand_normal(&seed) * (i % 97 == 0 ? 20.0f : 1.0f);
+    for (int i = 0; i < 11; i++) bias[i] = test_rand_normal(&seed);
+    for (int k = 0; k < 2; k++) {
+        lq_type t = types[k];
+        if (!rt_gemm_usable(t, n_in)) {
+            fprintf(stderr, "tiled %s products not available on this CPU: not tested\n", lq_type_get(t)->name);
+            continue;
+        }
+        lq_error err;
+        size_t rb = lq_row_size(t, n_in), q8b = lq_row_size(LQ_TYPE_Q8_0, n_in), stride = rt_gemm_act_stride(n_in);
+        char *wq = malloc(rb * max_rows), *q8 = malloc(q8b * max_tok), *packed = malloc(stride * max_tok);
+        CHECK_OK(lq_quantize_rows(t, w, wq, max_rows, n_in, NULL, &err), &err);
+        for (int64_t j = 0; j < max_tok; j++) {
+            lq_kernel_quantize_act(LQ_TYPE_Q8_0, x + j * n_in, q8 + j * q8b, n_in);
+            rt_gemm_pack_act(t, q8 + j * q8b, n_in, packed + j * stride);
+        }
+        float y[11 * 11];
+        double worst = 0;
+        for (int64_t rows = 1; rows <= max_rows; rows++)
+            for (int64_t toks = 1; toks <= max_tok; toks++) {
+                int64_t r0 = max_rows - rows; /* also an offset start row */
+                for (int i = 0; i < 11 * 11; i++) y[i] = NAN;
+                rt_gemm_rows_avx512(t, wq, rb, r0, max_rows, packed, stride, toks, n_in, y, max_rows, bias);
+                for (int64_t j = 0; j < toks; j++)
+                    for (int64_t r = r0; r < max_rows; r++) {
+                        double want = lq_kernel_dot_q(t, wq + r * rb, q8 + j * q8b, n_in) + bias[r];
+                        double e = fabs(y[j * max_rows + r] - want) / (fabs(want) + 1.0);
+                        if (!(e <= worst)) worst = e;
+                    }
+            }
+        fprintf(stderr, "tiled %s products vs vec-dot kernel: max rel diff %.2e\n", lq_type_get(t)->name, worst);
+        CHECKF(worst < 1e-5, "tiled %s products differ from the vec-dot kernel by %.3g", lq_type_get(t)->name, worst);
+        free(wq), free(q8), free(packed);
+    }
+    free(w), free(x);
+}
+
 static void test_656k(void) {
     const char *dir = test_shared_path("models/tinystories-656k");
     compare_model(dir, "tinystories-656k (HF f32)", 1e-4, 1e-4);
@@ -422,6 +471,7 @@ static void test_layer_api(const char *tmp) {
 
 int main(void) {
     const char *tmp = test_tmpdir("runtime-forward");
+    test_tiled_products();
     test_synthetic_types(tmp);
     test_hf_vs_gguf(tmp);
     test_layer_api(tmp);
