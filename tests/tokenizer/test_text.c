@@ -10,11 +10,19 @@
 
 #include <time.h>
 
+/* CPU time of this thread: the machine is shared, wall time would measure the neighbours. */
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* "Well under a second" for the 807 KB text; sanitizer builds run several times slower. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TIME_LIMIT_S 10.0
+#else
+#define TIME_LIMIT_S 1.0
+#endif
 
 static uint64_t fnv1a_ids(const int32_t *ids, int64_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -72,8 +80,8 @@ static void check_stories260k(const char *text, size_t len) {
     double t0 = now_s();
     CHECK_OK(lq_tokenize(t, text, len, true, false, &ids, &n, &err), &err);
     double dt = now_s() - t0;
-    fprintf(stderr, "stories260K: %lld tokens from %zu bytes in %.3f s\n", (long long)n, len, dt);
-    CHECKF(dt < 1.0, "tokenizing took %.3f s", dt);
+    fprintf(stderr, "stories260K: %lld tokens from %zu bytes in %.3f s (CPU)\n", (long long)n, len, dt);
+    CHECKF(dt < TIME_LIMIT_S, "tokenizing took %.3f s", dt);
     CHECK(n >= (int64_t)n_chunk * n_ctx && ids[0] == 1);
     int64_t compared = 0, differ = 0;
     for (int64_t c = 0; c < n_chunk && n >= (int64_t)n_chunk * n_ctx; c++) {
@@ -143,10 +151,10 @@ static void check_tinystories_json(const char *text, size_t len) {
     CHECK_OK(lq_tokenize(t, text, len, true, false, &ids, &n, &err), &err);
     double dt = now_s() - t0;
     uint64_t h = fnv1a_ids(ids, n);
-    fprintf(stderr, "656K tokenizer.json: %lld tokens in %.3f s, hash %016llx\n", (long long)n,
+    fprintf(stderr, "656K tokenizer.json: %lld tokens in %.3f s (CPU), hash %016llx\n", (long long)n,
             dt, (unsigned long long)h);
     CHECK(n == 200347 && h == 0x28e550bdf4c1f1b4ull);
-    CHECKF(dt < 1.0, "tokenizing took %.3f s", dt);
+    CHECKF(dt < TIME_LIMIT_S, "tokenizing took %.3f s", dt);
     free(ids);
     lq_tokenizer_free(t);
 }
