@@ -431,8 +431,9 @@ void lq_grid_encode(const lq_grid *grid, const int32_t *codes, void *block);
 /* Quantizes n_rows rows of n_per_row floats, block by block through fit → round → encode
  * (F32/F16/BF16: conversion). importance: n_per_row per-column weights (the imatrix row) or
  * NULL; Q8_0 ignores it, as llama.cpp does. Errors: LQ_ERR_NUMERIC for NaN/Inf input (naming
- * row and column), NaN/Inf importance, or a block whose fp16 scale would overflow (naming row
- * and block; llama-quantize refuses such rows too; F16 values beyond 65504 likewise);
+ * row and column), |x| > 1e15 for fp16-scaled types (no such block can hold it; naming row and
+ * column), NaN/Inf importance, or a block whose fp16 scale would overflow (naming row and
+ * block; llama-quantize refuses such rows too; F16 values beyond 65504 likewise);
  * LQ_ERR_INVALID for a width that is not a multiple of the block size (naming type and width),
  * negative importance or bad shapes; LQ_ERR_UNSUPPORTED for types without a codec. Nothing
  * else is checked or written after the first failing row. */

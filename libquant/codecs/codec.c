@@ -114,12 +114,23 @@ static lq_status check_importance(const lq_type_traits *t, const float *imp, int
     return LQ_OK;
 }
 
-static lq_status check_finite_row(const char *name, const float *x, int64_t n, int64_t row,
-                                  lq_error *err) {
-    for (int64_t c = 0; c < n; c++)
+/* Beyond this magnitude no fp16-scaled block can hold a value (the largest, IQ4_XS and Q6_K,
+ * reach 65504·32·127 ≈ 2.7e8), and the searches' x² sums would overflow to Inf, which some
+ * reference searches turn into an all-zero block instead of an Inf scale. Refusing such input
+ * up front keeps that from passing silently. Q8_K (float scale) and F32 take any finite value. */
+#define LQ_MAX_QUANT_INPUT 1e15f
+
+static lq_status check_row_values(const char *name, const float *x, int64_t n, int64_t row,
+                                  float limit, lq_error *err) {
+    for (int64_t c = 0; c < n; c++) {
         if (!isfinite(x[c]))
             return lq_fail(err, LQ_ERR_NUMERIC, "%s: row %" PRId64 ", column %" PRId64 ": input is %s",
                            name, row, c, isnan(x[c]) ? "NaN" : "Inf");
+        if (fabsf(x[c]) > limit)
+            return lq_fail(err, LQ_ERR_NUMERIC,
+                           "%s: row %" PRId64 ", column %" PRId64 ": %g is too large for this type",
+                           name, row, c, (double)x[c]);
+    }
     return LQ_OK;
 }
 
@@ -185,7 +196,9 @@ static lq_status quantize_one(const quant_job *job, int64_t r, lq_error *err) {
     const float *x = job->src + r * job->n_per_row;
     uint8_t *out = job->dst + (size_t)r * job->row_bytes;
     if (lq_interrupted) return lq_fail(err, LQ_ERR_INTERRUPTED, "%s: interrupted at row %" PRId64, job->name, r);
-    lq_status st = check_finite_row(job->name, x, job->n_per_row, r, err);
+    bool any_finite = job->type == LQ_TYPE_F32 || job->type == LQ_TYPE_Q8_K;
+    float limit = any_finite ? INFINITY : LQ_MAX_QUANT_INPUT; /* F16/BF16: checked on conversion */
+    lq_status st = check_row_values(job->name, x, job->n_per_row, r, limit, err);
     if (st != LQ_OK) return st;
     if (!job->codec) return convert_row(job->type, x, out, job->n_per_row, r, err);
     return quantize_row(job->codec, job->name, x, out, job->n_per_row, job->importance, r, err);

@@ -157,10 +157,14 @@ int main(void) {
     write_file("nan.f32", row, sizeof(float) * COLS);
     snprintf(args, sizeof args, "codec quantize --type q5_1 --cols %d '%s/nan.f32' '%s/e.bin'", COLS, tmp, tmp);
     expect_error(args, 7, "row 0, column 1000", "e.bin");
-    row[1000] = 1e30f;
+    row[1000] = 2e7f; /* Q8_0 scale 2e7/127 > 65504 */
     write_file("huge.f32", row, sizeof(float) * COLS);
     snprintf(args, sizeof args, "codec quantize --type q8_0 --cols %d '%s/huge.f32' '%s/e.bin'", COLS, tmp, tmp);
-    expect_error(args, 7, "overflows fp16", "e.bin");
+    expect_error(args, 7, "row 0, block 31 (columns 992..1023): the block scale overflows fp16", "e.bin");
+    row[1000] = 1e30f; /* beyond any fp16-scaled format */
+    write_file("huge.f32", row, sizeof(float) * COLS);
+    snprintf(args, sizeof args, "codec quantize --type iq4_xs --cols %d '%s/huge.f32' '%s/e.bin'", COLS, tmp, tmp);
+    expect_error(args, 7, "row 0, column 1000: 1e+30 is too large", "e.bin");
     CHECK(no_temp_files());
     free(input);
     free(imatrix);
