@@ -435,8 +435,8 @@ void lq_grid_encode(const lq_grid *grid, const int32_t *codes, void *block);
  * column), NaN/Inf importance, or a block whose fp16 scale would overflow (naming row and
  * block; llama-quantize refuses such rows too; F16 values beyond 65504 likewise);
  * LQ_ERR_INVALID for a width that is not a multiple of the block size (naming type and width),
- * negative importance or bad shapes; LQ_ERR_UNSUPPORTED for types without a codec. Nothing
- * else is checked or written after the first failing row. */
+ * negative importance or bad shapes; LQ_ERR_UNSUPPORTED for types without a codec. The error
+ * names the first failing row at any thread count; dst is unspecified after a failure. */
 lq_status lq_quantize_rows(lq_type type, const float *src, void *dst, int64_t n_rows,
                            int64_t n_per_row, const float *importance, lq_error *err);
 /* Same, rows split over n_threads (0 = all cores); output identical to single-threaded. */
