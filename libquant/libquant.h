@@ -642,6 +642,11 @@ lq_kld_token lq_kld_score_row(const float *logits, int64_t n_vocab, int32_t targ
  * importance matrix), Σ|x| and max|x| (AWQ, SmoothQuant). Files: llama.cpp's GGUF imatrix
  * layout (<weight>.in_sum2, <weight>.counts, imatrix.* keys) with our extra statistics as
  * additional tensors (<weight>.in_sum_abs, <weight>.in_max_abs); llama.cpp's legacy .dat too.
+ *
+ * llama.cpp's GGUF imatrix readers (llama-quantize, llama-imatrix --in-file) pick tensors by
+ * the suffixes ".in_sum2", ".counts" (and, newer, ".in_sum") and ignore every other tensor, so
+ * the extra tensors do not disturb them. Counts are token rows: every token of every chunk as
+ * evaluated (BOS included), as llama-imatrix counts them.
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_stats lq_stats;
 typedef struct lq_stats_entry {
@@ -649,20 +654,129 @@ typedef struct lq_stats_entry {
     int64_t n_in;          /* input channels (ne[0] of the weight) */
     int64_t n_experts;     /* 1 for dense layers */
     const float *sum_x2;   /* n_experts × n_in */
-    const float *counts;   /* n_experts token counts */
+    const float *counts;   /* n_experts token counts (legacy .dat: the file's ncall divisor) */
     const float *sum_abs;  /* n_experts × n_in, or NULL (files from llama.cpp have none) */
     const float *max_abs;  /* n_experts × n_in, or NULL */
+    bool legacy;           /* from a legacy .dat: counts = {ncall}, sum_x2 = mean x² · ncall */
 } lq_stats_entry;
 
-/* Reads our GGUF statistics, llama.cpp's GGUF imatrix or its legacy .dat (by content). */
+typedef enum lq_stats_format {
+    LQ_STATS_GGUF = 0,       /* GGUF imatrix (ours or llama.cpp's) */
+    LQ_STATS_LEGACY_DAT = 1, /* llama.cpp's legacy imatrix.dat */
+} lq_stats_format;
+
+/* File-level metadata (imatrix.* keys; for a legacy .dat: last_call and the dataset name). */
+typedef struct lq_stats_meta {
+    int64_t n_datasets;
+    const char *const *datasets; /* imatrix.datasets: calibration text files */
+    int64_t chunk_count;         /* imatrix.chunk_count (legacy: last_call; -1 when absent) */
+    int64_t chunk_size;          /* imatrix.chunk_size (0 when absent, always for legacy) */
+} lq_stats_meta;
+
+/* Reads our GGUF statistics, llama.cpp's GGUF imatrix or its legacy .dat (by content: the GGUF
+ * magic, else the legacy layout). Every count, length and shape is checked against the file;
+ * non-finite or negative sums/counts, mismatched shapes, a .in_sum2 without .counts (or the
+ * reverse) are LQ_ERR_FORMAT naming file and tensor. Entries are sorted by name. Legacy entries
+ * have n_experts = 1 (the file does not say how MoE rows split) and counts = {ncall}. */
 lq_status lq_stats_read(const char *path, lq_stats **out, lq_error *err);
 void lq_stats_free(lq_stats *s);
 int64_t lq_stats_n_entries(const lq_stats *s);
 const lq_stats_entry *lq_stats_entry_at(const lq_stats *s, int64_t i);
-const lq_stats_entry *lq_stats_find(const lq_stats *s, const char *weight_name);
-/* The importance row llama-quantize feeds its quantizers: Σx²/count per input channel
- * (expert 0 for dense layers). */
+const lq_stats_entry *lq_stats_find(const lq_stats *s, const char *weight_name); /* O(log n) */
+lq_stats_format lq_stats_file_format(const lq_stats *s);
+const lq_stats_meta *lq_stats_get_meta(const lq_stats *s);
+/* The importance row llama-quantize feeds its quantizers, n_experts × n_in floats (n_in for a
+ * dense layer): GGUF: in_sum2/count per expert in float, 1.0 where an expert's count is 0;
+ * legacy .dat: value/ncall (values unchanged when ncall <= 0). */
 lq_status lq_stats_importance(const lq_stats_entry *e, float *out, lq_error *err);
+/* AWQ's statistic: mean |x| per channel = sum_abs/count (0 where count is 0), n_experts × n_in.
+ * LQ_ERR_UNSUPPORTED when the entry has no sum_abs (llama.cpp files). */
+lq_status lq_stats_mean_abs(const lq_stats_entry *e, float *out, lq_error *err);
+
+/* Writes s as a GGUF imatrix: general.type "imatrix", imatrix.datasets, imatrix.chunk_count,
+ * imatrix.chunk_size; per entry, in name order, <name>.in_sum2 [n_in, n_experts], <name>.counts
+ * [1, n_experts], then (when present) <name>.in_sum_abs and <name>.in_max_abs [n_in, n_experts],
+ * all F32. Atomic (temporary file + rename). Same statistics → same bytes. */
+lq_status lq_stats_write(const lq_stats *s, const char *path, lq_error *err);
+/* Writes llama.cpp's legacy .dat: per entry name, ncall, n_in·n_experts values stored as
+ * (sum/count)·ncall with ncall = ceil(max count / chunk_size) (1 without chunk_size), then
+ * last_call = chunk_count and the first dataset name. Dense entries only round-trip exactly up
+ * to float rounding; the extra statistics are dropped. */
+lq_status lq_stats_write_dat(const lq_stats *s, const char *path, lq_error *err);
+
+/* Accumulator of statistics (double sums): one per calibration run, or one per worker and
+ * merged. Not thread-safe: one thread adds to an accumulator at a time. */
+typedef struct lq_stats_acc lq_stats_acc;
+/* n_threads splits the channels of large additions (0 = all cores); results do not depend on
+ * it. include_output: also accumulate output.weight (llama-imatrix --process-output); other
+ * names not starting with "blk." are always ignored, as llama-imatrix does. */
+lq_status lq_stats_acc_new(int n_threads, bool include_output, lq_stats_acc **out, lq_error *err);
+void lq_stats_acc_free(lq_stats_acc *a);
+/* Adds n_tokens rows (x is n_tokens × n_in, row-major) to the entry of weight_name: per
+ * channel Σx², Σ|x|, max|x|, and n_tokens to its count. The first addition fixes n_in;
+ * another n_in later, NaN/Inf in x or a name of LQ_MAX_NAME bytes or more are errors. */
+lq_status lq_stats_acc_add(lq_stats_acc *a, const char *weight_name, const float *x,
+                           int64_t n_tokens, int64_t n_in, lq_error *err);
+/* A lq_linear_hook (ctx = the accumulator): lq_stats_acc_add whose first failure is kept and
+ * makes later calls no-ops; read it with lq_stats_acc_status. */
+void lq_stats_acc_hook(void *ctx, const char *weight_name, const float *x, int64_t n_tokens,
+                       int64_t n_in);
+lq_status lq_stats_acc_status(const lq_stats_acc *a, lq_error *err);
+/* dst += src (entries missing from dst are appended; n_in must agree). */
+lq_status lq_stats_acc_merge(lq_stats_acc *dst, const lq_stats_acc *src, lq_error *err);
+int64_t lq_stats_acc_n_entries(const lq_stats_acc *a);
+/* Freezes the sums into float statistics (as llama.cpp stores them) with the given metadata
+ * (copied; datasets may be NULL when n_datasets is 0). */
+lq_status lq_stats_from_acc(const lq_stats_acc *a, const lq_stats_meta *meta, lq_stats **out,
+                            lq_error *err);
+
+/* ---- Calibration text and sampling ---- */
+
+/* Reads calibration text: plain UTF-8 text, or JSON Lines with a string "text" field per line
+ * (documents joined with "\n\n"), either optionally gzip-compressed (recognised by its magic
+ * bytes, not the name). format: "text", "jsonl" or NULL = auto (JSONL when the name ends in
+ * .jsonl/.jsonl.gz or the first non-blank byte is '{'). Errors name the file and line: bad
+ * JSON, a line that is not an object, a missing or non-string "text" field. *text is malloc'd
+ * and NUL-terminated. */
+lq_status lq_calib_read_text(const char *path, const char *format, char **text, size_t *len,
+                             lq_error *err);
+
+typedef struct lq_calib_sample_opts {
+    int64_t chunk_size;   /* tokens per chunk (0 = 512) */
+    int64_t n_chunks;     /* chunks wanted (0 = every whole chunk of the text) */
+    bool shuffle;         /* pick chunks by a seeded shuffle instead of the first n_chunks */
+    uint64_t seed;
+    bool parse_special;   /* recognise control tokens written in the text */
+} lq_calib_sample_opts;
+
+typedef struct lq_calib_chunks {
+    int64_t n_chunks, chunk_size;
+    int32_t *tokens;       /* n_chunks × chunk_size, BOS first in each chunk when the vocab adds BOS */
+    int64_t *source_index; /* which chunk of the text each one is (ascending) */
+    int64_t n_text_tokens; /* tokens of the whole text */
+    int64_t n_text_chunks; /* whole chunks the text holds */
+} lq_calib_chunks;
+
+/* llama-imatrix's sampling: tokenize the whole text (BOS first when the vocab adds it), cut it
+ * into consecutive chunks of chunk_size tokens (the tail is dropped), set each chunk's first
+ * token to BOS when the vocab adds BOS. Then keep the first n_chunks, or with shuffle a seeded
+ * random choice of n_chunks (same seed → same chunks), kept in text order. LQ_ERR_INVALID when
+ * the text holds no whole chunk or n_chunks exceeds what it holds. */
+lq_status lq_calib_sample(const lq_tokenizer *tok, const char *text, size_t len,
+                          const lq_calib_sample_opts *o, lq_calib_chunks *out, lq_error *err);
+void lq_calib_chunks_free(lq_calib_chunks *c);
+/* The model's tokenizer: GGUF tokenizer keys, or the HF directory's tokenizer.json. */
+lq_status lq_calib_tokenizer(const lq_model *m, lq_tokenizer **out, lq_error *err);
+
+/* Runs every chunk through the runtime (KV cache cleared per chunk, as llama-imatrix does)
+ * with lq_stats_acc_hook installed; progress (may be NULL) is called after each chunk. */
+typedef void (*lq_calib_progress_fn)(void *ctx, int64_t chunk_done, int64_t n_chunks,
+                                     double chunk_seconds);
+lq_status lq_calib_accumulate(lq_runtime *rt, const lq_calib_chunks *c, lq_stats_acc *acc,
+                              lq_calib_progress_fn progress, void *progress_ctx, lq_error *err);
+
+/* SHA-256 of a file as 64 lowercase hex digits (reports name their inputs by checksum). */
+lq_status lq_sha256_file(const char *path, char hex[65], lq_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Quantization plan (recipes: llama-quantize's presets, mixing rules, fallbacks, overrides)
