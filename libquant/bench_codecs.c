@@ -270,6 +270,18 @@ lq_status lq_bench_codec(lq_type type, const lq_bench_opts *o, lq_codec_bench *o
         if (mt) out->dot_mt = r;
         else out->dot_1t = r;
     }
+    for (int mt = 0; mt <= 1; mt++) {
+        int threads = mt ? threads_used(o->n_threads, n_rows) : 1;
+        pass_timer td = {0};
+        for (int p = 0; p <= o->passes; p++) {
+            timer_start(&td);
+            lq_kernel_matvec_q(type, w, row_bytes, n_rows, act, BENCH_ROW, outv, threads);
+            timer_stop(&td, p > 0);
+        }
+        lq_bench_rate r = timer_rate(&td, (double)bytes, threads);
+        if (mt) out->matvec_mt = r;
+        else out->matvec_1t = r;
+    }
     out->weight_bytes = bytes;
     free(w);
     free(outv);

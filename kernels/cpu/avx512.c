@@ -6,7 +6,9 @@
  * of the activations are gathered and converted at once (per-block scalar conversion costs
  * as much as the integer work), and two blocks share each 512-bit product. vpdpbusd takes
  * unsigned × signed bytes, so signed weight codes enter as code + offset (unsigned) and the
- * offset times Σy (one more vpdpbusd with a constant) is subtracted: exact in int32. */
+ * offset times Σy (one more vpdpbusd with a constant) is subtracted: exact in int32.
+ * Two-row variants share the activation side (loads, scales, offset sums) between two
+ * weight rows: lq_kernel_matvec_q uses them. */
 #define LQ_SIMD_VNNI 1
 #include "simd256.h"
 
@@ -33,11 +35,16 @@ static inline __m256i strides8(int stride) {
 }
 
 /* Activations of a block pair in the [A lo16, B lo16, A hi16, B hi16] order of the nibble
- * formats. */
-static inline __m512i y_pair_abab(const lq_block_q8_0 *ya, const lq_block_q8_0 *yb) {
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)ya->qs)),
-                                   _mm256_loadu_si256((const __m256i *)yb->qs), 1);
+ * formats (the activation blocks' qs sit at qs_off, blocks stride bytes apart). */
+static inline __m512i y_pair_abab(const uint8_t *ya, int stride) {
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)ya)),
+                                   _mm256_loadu_si256((const __m256i *)(ya + stride)), 1);
     return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+}
+/* ... and whole blocks side by side [A 32 | B 32] (Q8_0 weights). */
+static inline __m512i y_pair_ab(const uint8_t *ya, int stride) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)ya)),
+                              _mm256_loadu_si256((const __m256i *)(ya + stride)), 1);
 }
 
 /* Nibbles of a block pair: [A lo, B lo, A hi, B hi] as bytes 0..15. */
@@ -47,22 +54,56 @@ static inline __m512i nibbles_pair(const uint8_t *qa, const uint8_t *qb) {
     return _mm512_and_si512(v, _mm512_set1_epi8(15));
 }
 
-/* Σ (u − offset)·y per int32 lane: u unsigned codes, offset subtracted through Σy. */
-static inline __m512i dot_u_minus(__m512i u, __m512i y, __m512i offset_bytes) {
-    return _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, y),
-                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset_bytes, y));
+/* 5th bits of a block pair in the nibble order, as bytes 0 or value. */
+static inline __m512i qh_pair_bytes(const uint8_t *qha, const uint8_t *qhb, char value) {
+    uint64_t a = s_load_u32(qha), b = s_load_u32(qhb);
+    uint64_t m = (a & 0xFFFF) | ((b & 0xFFFF) << 16) | ((a >> 16) << 32) | ((b >> 16) << 48);
+    return _mm512_maskz_mov_epi8((__mmask64)m, _mm512_set1_epi8(value));
 }
 
-/* The common loop: 8 blocks per step (4 pairs), scales gathered, the rest of the row by the
- * 256-bit kernel. PAIR(xa, ya) yields the int32 lanes of blocks xa, xa+1; MIN_TERM adds
- * Σ m·s of the 8 blocks for the formats with a min (Q4_1, Q5_1 × Q8_1). */
-#define LEGACY_DOT512(name, wblock_t, ablock_t, PERM, PAIR, MIN_TERM, tail_fn)                 \
+/* Per format: the unsigned weight codes of a block pair (U), the activation order (YPAIR),
+ * the lane→block permutation (PERM) and the code offset (OFFSET: Σ (u − OFFSET)·y is formed
+ * as Σ u·y − Σ OFFSET·y; 0 for the unsigned formats). */
+static inline __m512i u_q4_0(const lq_block_q4_0 *x) { return nibbles_pair(x[0].qs, x[1].qs); }
+static inline __m512i u_q4_1(const lq_block_q4_1 *x) { return nibbles_pair(x[0].qs, x[1].qs); }
+static inline __m512i u_q5_0(const lq_block_q5_0 *x) {
+    return _mm512_or_si512(nibbles_pair(x[0].qs, x[1].qs), qh_pair_bytes(x[0].qh, x[1].qh, 16));
+}
+static inline __m512i u_q5_1(const lq_block_q5_1 *x) {
+    return _mm512_or_si512(nibbles_pair(x[0].qs, x[1].qs), qh_pair_bytes(x[0].qh, x[1].qh, 16));
+}
+/* IQ4_NL: codebook values + 128 (1..241) looked up per 128-bit lane */
+static inline __m512i u_iq4_nl(const lq_block_iq4_nl *x) {
+    const __m512i table = _mm512_broadcast_i32x4(
+        _mm_add_epi8(_mm_loadu_si128((const __m128i *)lq_iq4_values), _mm_set1_epi8((char)0x80)));
+    return _mm512_shuffle_epi8(table, nibbles_pair(x[0].qs, x[1].qs));
+}
+/* Q8_0: weights + 128 (x = −128 gives 0) */
+static inline __m512i u_q8_0(const lq_block_q8_0 *x) {
+    return _mm512_xor_si512(y_pair_ab((const uint8_t *)x[0].qs, (int)sizeof *x), _mm512_set1_epi8((char)0x80));
+}
+
+/* Σ OFFSET·y per lane, shared by every weight row multiplied with the same activations */
+static inline __m512i offset_dot(__m512i yv, char offset) {
+    return offset ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(offset), yv) : _mm512_setzero_si512();
+}
+static inline __m512 pair_ints_ps(__m512i u, __m512i yv, __m512i off) {
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, yv), off));
+}
+
+/* Q4_1/Q5_1 min term: Σ m·s of 8 blocks */
+#define NO_MIN(accm, xb, yb, gx, gy) (void)0
+#define WITH_MIN(accm, xb, yb, gx, gy) accm = _mm256_fmadd_ps(gather_h8(&(xb)->m, gx), gather_h8(&(yb)->s, gy), accm)
+
+/* One row: 8 blocks per step (4 pairs), scales gathered, the rest of the row by the 256-bit
+ * kernel. The two-row variant below performs, for each row, exactly these float operations
+ * in this order, so both give identical bits. */
+#define LEGACY_DOT512(name, wblock_t, ablock_t, U, YPAIR, PERM, OFFSET, MIN_TERM, tail_fn)      \
     static float name(const void *row, const void *act, int64_t n) {                          \
         const wblock_t *x = (const wblock_t *)row;                                             \
         const ablock_t *y = (const ablock_t *)act;                                             \
         const int64_t nb = n / 32;                                                             \
         const __m256i gx = strides8((int)sizeof(wblock_t)), gy = strides8((int)sizeof(ablock_t)); \
-        const __m512i p0 = PERM(0), p1 = PERM(1), p2 = PERM(2), p3 = PERM(3);                  \
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                         \
         __m256 accm = _mm256_setzero_ps();                                                     \
         int64_t i = 0;                                                                         \
@@ -71,73 +112,73 @@ static inline __m512i dot_u_minus(__m512i u, __m512i y, __m512i offset_bytes) {
             const ablock_t *yb = y + i;                                                        \
             prefetch_ahead(xb, 8 * sizeof(wblock_t));                                          \
             __m512 d = _mm512_castps256_ps512(_mm256_mul_ps(gather_h8(&xb->d, gx), gather_h8(&yb->d, gy))); \
-            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb, yb)), _mm512_permutexvar_ps(p0, d), acc0); \
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 2, yb + 2)), _mm512_permutexvar_ps(p1, d), acc1); \
-            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 4, yb + 4)), _mm512_permutexvar_ps(p2, d), acc0); \
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(PAIR(xb + 6, yb + 6)), _mm512_permutexvar_ps(p3, d), acc1); \
+            for (int p = 0; p < 4; p++) {                                                      \
+                __m512i yv = YPAIR((const uint8_t *)yb[2 * p].qs, (int)sizeof(ablock_t));      \
+                __m512 v = pair_ints_ps(U(xb + 2 * p), yv, offset_dot(yv, OFFSET));            \
+                if (p & 1) acc1 = _mm512_fmadd_ps(v, _mm512_permutexvar_ps(PERM(p), d), acc1); \
+                else acc0 = _mm512_fmadd_ps(v, _mm512_permutexvar_ps(PERM(p), d), acc0);       \
+            }                                                                                  \
             MIN_TERM(accm, xb, yb, gx, gy);                                                    \
         }                                                                                      \
         float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + hsum_ps(accm);          \
         if (i < nb) sum += tail_fn(x + i, y + i, (nb - i) * 32);                               \
         return sum;                                                                            \
     }
-#define NO_MIN(accm, xb, yb, gx, gy) (void)0
-#define WITH_MIN(accm, xb, yb, gx, gy) accm = _mm256_fmadd_ps(gather_h8(&(xb)->m, gx), gather_h8(&(yb)->s, gy), accm)
 
-/* Q4_0: codes 0..15, offset 8. */
-static inline __m512i pair_q4_0(const lq_block_q4_0 *x, const lq_block_q8_0 *y) {
-    return dot_u_minus(nibbles_pair(x[0].qs, x[1].qs), y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8(8));
-}
-LEGACY_DOT512(z_dotq_q4_0, lq_block_q4_0, lq_block_q8_0, pair_perm_abab, pair_q4_0, NO_MIN, v_dotq_q4_0)
+/* Two rows against the same activations: the activation loads, their scales and the offset
+ * sums are computed once for both rows. */
+#define LEGACY_DOT512_2(name, wblock_t, ablock_t, U, YPAIR, PERM, OFFSET, MIN_TERM, tail_fn)    \
+    static void name(const void *row0, const void *row1, const void *act, int64_t n, float out[2]) { \
+        const wblock_t *x0 = (const wblock_t *)row0, *x1 = (const wblock_t *)row1;              \
+        const ablock_t *y = (const ablock_t *)act;                                             \
+        const int64_t nb = n / 32;                                                             \
+        const __m256i gx = strides8((int)sizeof(wblock_t)), gy = strides8((int)sizeof(ablock_t)); \
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;                     \
+        __m256 am0 = _mm256_setzero_ps(), am1 = am0;                                           \
+        int64_t i = 0;                                                                         \
+        for (; i + 8 <= nb; i += 8) {                                                          \
+            const wblock_t *xb0 = x0 + i, *xb1 = x1 + i;                                       \
+            const ablock_t *yb = y + i;                                                        \
+            prefetch_ahead(xb0, 8 * sizeof(wblock_t));                                         \
+            prefetch_ahead(xb1, 8 * sizeof(wblock_t));                                         \
+            __m256 dy = gather_h8(&yb->d, gy);                                                 \
+            __m512 d0 = _mm512_castps256_ps512(_mm256_mul_ps(gather_h8(&xb0->d, gx), dy));     \
+            __m512 d1 = _mm512_castps256_ps512(_mm256_mul_ps(gather_h8(&xb1->d, gx), dy));     \
+            for (int p = 0; p < 4; p++) {                                                      \
+                __m512i yv = YPAIR((const uint8_t *)yb[2 * p].qs, (int)sizeof(ablock_t));      \
+                __m512i off = offset_dot(yv, OFFSET);                                          \
+                __m512 v0 = pair_ints_ps(U(xb0 + 2 * p), yv, off);                             \
+                __m512 v1 = pair_ints_ps(U(xb1 + 2 * p), yv, off);                             \
+                __m512i perm = PERM(p);                                                        \
+                if (p & 1) {                                                                   \
+                    a01 = _mm512_fmadd_ps(v0, _mm512_permutexvar_ps(perm, d0), a01);           \
+                    a11 = _mm512_fmadd_ps(v1, _mm512_permutexvar_ps(perm, d1), a11);           \
+                } else {                                                                       \
+                    a00 = _mm512_fmadd_ps(v0, _mm512_permutexvar_ps(perm, d0), a00);           \
+                    a10 = _mm512_fmadd_ps(v1, _mm512_permutexvar_ps(perm, d1), a10);           \
+                }                                                                              \
+            }                                                                                  \
+            MIN_TERM(am0, xb0, yb, gx, gy);                                                    \
+            MIN_TERM(am1, xb1, yb, gx, gy);                                                    \
+        }                                                                                      \
+        out[0] = _mm512_reduce_add_ps(_mm512_add_ps(a00, a01)) + hsum_ps(am0);                \
+        out[1] = _mm512_reduce_add_ps(_mm512_add_ps(a10, a11)) + hsum_ps(am1);                \
+        if (i < nb) {                                                                          \
+            out[0] += tail_fn(x0 + i, y + i, (nb - i) * 32);                                   \
+            out[1] += tail_fn(x1 + i, y + i, (nb - i) * 32);                                   \
+        }                                                                                      \
+    }
 
-/* IQ4_NL: codebook values + 128 (1..241) looked up per 128-bit lane, offset 128. */
-static inline __m512i pair_iq4_nl(const lq_block_iq4_nl *x, const lq_block_q8_0 *y) {
-    const __m512i table = _mm512_broadcast_i32x4(
-        _mm_add_epi8(_mm_loadu_si128((const __m128i *)lq_iq4_values), _mm_set1_epi8((char)0x80)));
-    __m512i u = _mm512_shuffle_epi8(table, nibbles_pair(x[0].qs, x[1].qs));
-    return dot_u_minus(u, y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8((char)0x80));
-}
-LEGACY_DOT512(z_dotq_iq4_nl, lq_block_iq4_nl, lq_block_q8_0, pair_perm_abab, pair_iq4_nl, NO_MIN, v_dotq_iq4_nl)
+#define LEGACY_BOTH(fmt, wblock_t, ablock_t, YPAIR, PERM, OFFSET, MIN_TERM)                         \
+    LEGACY_DOT512(z_dotq_##fmt, wblock_t, ablock_t, u_##fmt, YPAIR, PERM, OFFSET, MIN_TERM, v_dotq_##fmt) \
+    LEGACY_DOT512_2(z_dotq2_##fmt, wblock_t, ablock_t, u_##fmt, YPAIR, PERM, OFFSET, MIN_TERM, v_dotq_##fmt)
 
-/* Q5_0: 5-bit codes 0..31 (the qh bits placed in the [A lo, B lo, A hi, B hi] order),
- * offset 16. */
-static inline __m512i qh_pair_bytes(const uint8_t *qha, const uint8_t *qhb, char value) {
-    uint64_t a = s_load_u32(qha), b = s_load_u32(qhb);
-    uint64_t m = (a & 0xFFFF) | ((b & 0xFFFF) << 16) | ((a >> 16) << 32) | ((b >> 16) << 48);
-    return _mm512_maskz_mov_epi8((__mmask64)m, _mm512_set1_epi8(value));
-}
-static inline __m512i pair_q5_0(const lq_block_q5_0 *x, const lq_block_q8_0 *y) {
-    __m512i u = _mm512_or_si512(nibbles_pair(x[0].qs, x[1].qs), qh_pair_bytes(x[0].qh, x[1].qh, 16));
-    return dot_u_minus(u, y_pair_abab(&y[0], &y[1]), _mm512_set1_epi8(16));
-}
-LEGACY_DOT512(z_dotq_q5_0, lq_block_q5_0, lq_block_q8_0, pair_perm_abab, pair_q5_0, NO_MIN, v_dotq_q5_0)
-
-/* Q8_0: weights + 128 as unsigned (x = −128 gives 0), offset 128. */
-static inline __m512i pair_q8_0(const lq_block_q8_0 *x, const lq_block_q8_0 *y) {
-    __m512i xv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[0].qs)),
-                                    _mm256_loadu_si256((const __m256i *)x[1].qs), 1);
-    __m512i yv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[0].qs)),
-                                    _mm256_loadu_si256((const __m256i *)y[1].qs), 1);
-    const __m512i bias = _mm512_set1_epi8((char)0x80);
-    return dot_u_minus(_mm512_xor_si512(xv, bias), yv, bias);
-}
-LEGACY_DOT512(z_dotq_q8_0, lq_block_q8_0, lq_block_q8_0, pair_perm_ab, pair_q8_0, NO_MIN, v_dotq_q8_0)
-
-/* Q4_1 / Q5_1 × Q8_1: unsigned codes, no offset; the min term m·s per block. */
-static inline __m512i y1_pair_abab(const lq_block_q8_1 *ya, const lq_block_q8_1 *yb) {
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)ya->qs)),
-                                   _mm256_loadu_si256((const __m256i *)yb->qs), 1);
-    return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
-}
-static inline __m512i pair_q4_1(const lq_block_q4_1 *x, const lq_block_q8_1 *y) {
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles_pair(x[0].qs, x[1].qs), y1_pair_abab(&y[0], &y[1]));
-}
-static inline __m512i pair_q5_1(const lq_block_q5_1 *x, const lq_block_q8_1 *y) {
-    __m512i u = _mm512_or_si512(nibbles_pair(x[0].qs, x[1].qs), qh_pair_bytes(x[0].qh, x[1].qh, 16));
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, y1_pair_abab(&y[0], &y[1]));
-}
-LEGACY_DOT512(z_dotq_q4_1, lq_block_q4_1, lq_block_q8_1, pair_perm_abab, pair_q4_1, WITH_MIN, v_dotq_q4_1)
-LEGACY_DOT512(z_dotq_q5_1, lq_block_q5_1, lq_block_q8_1, pair_perm_abab, pair_q5_1, WITH_MIN, v_dotq_q5_1)
+LEGACY_BOTH(q4_0, lq_block_q4_0, lq_block_q8_0, y_pair_abab, pair_perm_abab, 8, NO_MIN)
+LEGACY_BOTH(q5_0, lq_block_q5_0, lq_block_q8_0, y_pair_abab, pair_perm_abab, 16, NO_MIN)
+LEGACY_BOTH(iq4_nl, lq_block_iq4_nl, lq_block_q8_0, y_pair_abab, pair_perm_abab, (char)0x80, NO_MIN)
+LEGACY_BOTH(q8_0, lq_block_q8_0, lq_block_q8_0, y_pair_ab, pair_perm_ab, (char)0x80, NO_MIN)
+LEGACY_BOTH(q4_1, lq_block_q4_1, lq_block_q8_1, y_pair_abab, pair_perm_abab, 0, WITH_MIN)
+LEGACY_BOTH(q5_1, lq_block_q5_1, lq_block_q8_1, y_pair_abab, pair_perm_abab, 0, WITH_MIN)
 
 /* ---- bulk half conversions, 16 lanes, masked tails; NaNs as the scalar reference ---- */
 static inline __m512 h16_to_ps(__m256i h) {
@@ -209,6 +250,12 @@ void lq_kernels_fill_avx512(lq_kernel_table *t) {
     t->dot_q[LQ_TYPE_IQ4_NL] = z_dotq_iq4_nl;
     t->dot_q[LQ_TYPE_Q4_1] = z_dotq_q4_1;
     t->dot_q[LQ_TYPE_Q5_1] = z_dotq_q5_1;
+    t->dot_q2[LQ_TYPE_Q4_0] = z_dotq2_q4_0;
+    t->dot_q2[LQ_TYPE_Q5_0] = z_dotq2_q5_0;
+    t->dot_q2[LQ_TYPE_Q8_0] = z_dotq2_q8_0;
+    t->dot_q2[LQ_TYPE_IQ4_NL] = z_dotq2_iq4_nl;
+    t->dot_q2[LQ_TYPE_Q4_1] = z_dotq2_q4_1;
+    t->dot_q2[LQ_TYPE_Q5_1] = z_dotq2_q5_1;
     t->fp16_to_f32 = z_fp16_to_f32;
     t->f32_to_fp16 = z_f32_to_fp16;
     t->bf16_to_f32 = z_bf16_to_f32;

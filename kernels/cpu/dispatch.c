@@ -111,3 +111,36 @@ void lq_convert_bf16_to_fp32(const uint16_t *src, float *dst, size_t n) {
 void lq_convert_fp32_to_bf16(const float *src, uint16_t *dst, size_t n) {
     active()->f32_to_bf16(src, dst, n);
 }
+
+typedef struct matvec_job {
+    const lq_kernel_table *t;
+    lq_type type;
+    const uint8_t *w;
+    size_t stride;
+    const void *act;
+    int64_t n;
+    float *out;
+} matvec_job;
+
+/* Rows [begin, end): pairs through the two-row kernel where there is one. */
+static void matvec_range(void *ctx, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const matvec_job *j = (const matvec_job *)ctx;
+    lq_dot_q2_fn two = j->t->dot_q2[j->type];
+    int64_t r = begin;
+    if (two)
+        for (; r + 2 <= end; r += 2)
+            two(j->w + (size_t)r * j->stride, j->w + (size_t)(r + 1) * j->stride, j->act, j->n, j->out + r);
+    for (; r < end; r++) j->out[r] = j->t->dot_q[j->type](j->w + (size_t)r * j->stride, j->act, j->n);
+}
+
+void lq_kernel_matvec_q(lq_type type, const void *w, size_t row_stride, int64_t n_rows,
+                        const void *act, int64_t n, float *out, int n_threads) {
+    if (n_rows <= 0) return;
+    if (!row_ok(type, n)) {
+        for (int64_t r = 0; r < n_rows; r++) out[r] = NAN;
+        return;
+    }
+    matvec_job job = {active(), type, (const uint8_t *)w, row_stride, act, n, out};
+    lq_parallel_for(n_rows, n_threads, matvec_range, &job);
+}

@@ -503,6 +503,50 @@ static void test_random_rows(void) {
     }
 }
 
+/* lq_kernel_matvec_q: every row bit-identical to lq_kernel_dot_q on the same path, for odd
+ * row counts (the two-row kernels leave one row over), 1 and 2 threads, rows with a tail
+ * shorter than the 512-bit kernels' 8-block step. */
+static void test_matvec(void) {
+    static const int64_t row_counts[] = {1, 2, 3, 7, 10};
+    for (int k = 0; k < N_KTYPES; k++) {
+        const lq_type_traits *tr = lq_type_get(ktypes[k].type);
+        lq_type act = lq_kernel_vec_dot_type(ktypes[k].type);
+        int64_t n = tr->block_size == 32 ? 32 * 19 : tr->block_size == 256 ? 256 * 3 : 300;
+        size_t row_bytes = lq_row_size(ktypes[k].type, n);
+        int64_t max_rows = 10;
+        uint8_t *w = malloc(row_bytes * (size_t)max_rows);
+        for (int64_t r = 0; r < max_rows; r++) {
+            void *row = rand_weights(&ktypes[k], n, false);
+            memcpy(w + (size_t)r * row_bytes, row, row_bytes);
+            free(row);
+        }
+        float *x = rand_floats(n), out[10], want[10];
+        void *a = malloc(lq_row_size(act, n));
+        for (int level = 0; level <= 2; level++) {
+            if (!use_simd((lq_simd)level)) continue;
+            lq_kernel_quantize_act(act, x, a, n);
+            for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
+                int64_t rows = row_counts[rc];
+                for (int64_t r = 0; r < rows; r++) want[r] = lq_kernel_dot_q(ktypes[k].type, w + (size_t)r * row_bytes, a, n);
+                for (int threads = 1; threads <= 2; threads++) {
+                    for (int64_t r = 0; r < 10; r++) out[r] = -12345.0f;
+                    lq_kernel_matvec_q(ktypes[k].type, w, row_bytes, rows, a, n, out, threads);
+                    CHECKF(!memcmp(out, want, sizeof(float) * (size_t)rows) && out[rows < 10 ? rows : 9] == (rows < 10 ? -12345.0f : out[9]),
+                           "%s matvec (%s, %" PRId64 " rows, %d threads) differs from dot_q row by row",
+                           tname(ktypes[k].type), simd_names[level], rows, threads);
+                }
+            }
+        }
+        free(w);
+        free(x);
+        free(a);
+    }
+    float out[2] = {0, 0};
+    uint8_t blk[64] = {0};
+    lq_kernel_matvec_q(LQ_TYPE_Q4_0, blk, 18, 2, blk, 33, out, 1);
+    CHECK(isnan(out[0]) && isnan(out[1]));
+}
+
 /* Activation quantization on awkward inputs: all-zero blocks, a single outlier, ties at
  * ±0.5 after scaling, the largest element negative and repeated with both signs. */
 static void test_act_edges(void) {
@@ -635,6 +679,7 @@ int main(void) {
     test_conversions();
     test_act_edges();
     test_random_rows();
+    test_matvec();
     float *rx = rand_floats(4096);
     test_q8_K_properties(rx, 4096);
     free(rx);
