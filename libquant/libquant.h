@@ -478,6 +478,11 @@ void lq_kernel_quantize_act(lq_type act_type, const float *x, void *dst, int64_t
  * (llama.cpp's vec_dot: exact integer sum per block, then scaled). Unknown types or n not a
  * multiple of the block size give NaN (lq_kernel_dequant_row then writes NaNs). */
 float lq_kernel_dot_q(lq_type type, const void *row, const void *act, int64_t n);
+/* Matrix × vector: out[r] = lq_kernel_dot_q(type, w + r·row_stride, act, n) for r < n_rows,
+ * bit for bit, with rows split over n_threads (0 = all cores; contiguous ranges) and the
+ * activation side shared between pairs of rows. Unknown types or bad n give NaNs. */
+void lq_kernel_matvec_q(lq_type type, const void *w, size_t row_stride, int64_t n_rows,
+                        const void *act, int64_t n, float *out, int n_threads);
 
 /* Codec and kernel benchmark (`lq bench codecs`). Every figure is the best of `passes` timed
  * passes after one untimed pass. */
@@ -499,6 +504,7 @@ typedef struct lq_codec_bench {
     lq_bench_rate encode_1t, encode_mt; /* f32 input bytes/s; wall < 0: codec refused (note) */
     lq_bench_rate decode;               /* f32 output bytes/s of lq_kernel_dequant_row, 1 thread */
     lq_bench_rate dot_1t, dot_mt;       /* weight bytes/s of lq_kernel_dot_q × vec-dot activations */
+    lq_bench_rate matvec_1t, matvec_mt; /* weight bytes/s of lq_kernel_matvec_q */
     size_t weight_bytes;                /* bytes of weights the dot test streamed */
     char note[256];
 } lq_codec_bench;
