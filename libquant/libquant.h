@@ -792,6 +792,14 @@ typedef struct lq_plan_entry {
     char name[LQ_MAX_NAME]; /* canonical tensor name */
     lq_type type;           /* output type chosen for it */
     bool fallback;          /* the preset's type did not fit the row width */
+    /* filled by lq_plan_build: */
+    lq_type src_type;       /* type in the source checkpoint */
+    uint32_t n_dims;
+    int64_t ne[LQ_MAX_DIMS];
+    bool quantize;          /* a matrix the recipe chose a type for (false: 1-D/norm, kept F32
+                             * or as stored) */
+    bool overridden;        /* type set by --tensor-type, --output-tensor-type or
+                             * --token-embedding-type */
 } lq_plan_entry;
 
 typedef struct lq_plan {
@@ -799,6 +807,36 @@ typedef struct lq_plan {
     lq_plan_entry *entries; /* in the writer's order */
     int ftype;              /* llama_ftype written to general.file_type */
 } lq_plan;
+
+/* How to build a plan (llama-quantize's options). */
+typedef struct lq_plan_opts {
+    const char *preset;       /* F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K_S,
+                               * Q3_K_M (= Q3_K), Q3_K_L, Q4_K_S, Q4_K_M (= Q4_K), Q5_K_S,
+                               * Q5_K_M (= Q5_K), Q6_K, IQ4_NL, IQ4_XS; case-insensitive */
+    bool pure;                /* no mixing rules: every matrix in the base type */
+    int output_type;          /* lq_type for output.weight, or -1 (the rules decide) */
+    int token_embd_type;      /* lq_type for token_embd.weight, or -1 */
+    /* "REGEX=TYPE" overrides (PCRE2, searched anywhere in the tensor name); applied after the
+     * mixing rules, the first matching rule wins (llama-quantize's --tensor-type). */
+    const char *const *tensor_types;
+    int n_tensor_types;
+    bool has_imatrix;         /* rules differ with an importance matrix (ffn_down of Q4_0/Q5_0,
+                               * IQ4_*) */
+} lq_plan_opts;
+
+/* llama_ftype id and base type of a preset name; LQ_ERR_INVALID naming it when unknown. */
+lq_status lq_preset_lookup(const char *name, int *ftype, lq_type *base, lq_error *err);
+/* Name of a llama_ftype id ("Q4_K_M"), NULL when not one of the presets above. */
+const char *lq_ftype_name(int ftype);
+/* The plan llama-quantize would follow for this model: tensors in its order (non-block tensors
+ * by name, then blocks by layer, by name), types by the mixing rules (use_more_bits, attn_v /
+ * ffn_down counting, output/token_embd rules), overrides, then the fallback chain when a row
+ * width is not a multiple of the block size (Q2_K/Q3_K/IQ4_XS → IQ4_NL, Q4_K → Q5_0,
+ * Q5_K → Q5_1, Q6_K → Q8_0, then F16; legacy types → F16, where llama-quantize refuses).
+ * 1-D tensors and norms stay F32 (HF input) or as stored (GGUF input). Free with lq_plan_free. */
+lq_status lq_plan_build(const lq_model *m, const lq_plan_opts *o, lq_plan *plan, lq_error *err);
+void lq_plan_free(lq_plan *plan);
+const lq_plan_entry *lq_plan_find(const lq_plan *plan, const char *name);
 
 /* Replacement tensors produced by a calibrated pass (GPTQ, AWQ, SmoothQuant), keyed by
  * canonical name, in the model view's row order (HF input: rotate-half Q/K rows; the writer
@@ -814,6 +852,52 @@ lq_status lq_tensor_set_put(lq_tensor_set *s, const char *name, lq_type type,
                             lq_error *err);
 /* NULL when absent; the returned lq_tensor's data is owned by the set. */
 const lq_tensor *lq_tensor_set_find(const lq_tensor_set *s, const char *name);
+int64_t lq_tensor_set_count(const lq_tensor_set *s);
+
+/* The quantization pipeline (`lq quantize`): model → plan → metadata → tensors quantized one
+ * at a time on all cores (bounded memory: one tensor's fp32 rows plus its output) → GGUF,
+ * written atomically. HF llama/mistral input gets the converter's Q/K row permutation (applied
+ * to the quantized rows: per-row quantization commutes with row order). */
+typedef void (*lq_progress_fn)(void *ctx, int64_t done_elements, int64_t total_elements,
+                               const char *tensor_name);
+typedef struct lq_quantize_opts {
+    const char *model_path;          /* HF directory or unquantized GGUF */
+    const char *out_path;
+    lq_plan_opts plan;               /* plan.has_imatrix is set from imatrix_path */
+    const char *imatrix_path;        /* statistics file (lq_stats_read), or NULL */
+    const lq_tensor_set *replacements; /* tensors from a calibrated pass, or NULL */
+    int n_threads;                   /* 0 = all cores */
+    bool measure_error;              /* per-tensor RMSE of the quantization (decodes each tensor) */
+    lq_progress_fn progress;         /* called after each tensor, or NULL */
+    void *progress_ctx;
+} lq_quantize_opts;
+
+typedef struct lq_tensor_report {
+    char name[LQ_MAX_NAME];
+    lq_type type, src_type;
+    uint32_t n_dims;
+    int64_t ne[LQ_MAX_DIMS];
+    uint64_t nbytes;                 /* bytes written (without padding) */
+    bool fallback, imatrix, replaced, quantized;
+    double rmse, rel_rmse;           /* √mean (w−q)², and that over √mean w²; -1 when not measured */
+} lq_tensor_report;
+
+typedef struct lq_quantize_report {
+    int ftype;
+    int64_t n_tensors;
+    lq_tensor_report *tensors;       /* in file order */
+    uint64_t n_elements, tensor_bytes, file_bytes;
+    int64_t n_imatrix_used;          /* tensors quantized with importance */
+    double seconds;
+} lq_quantize_report;
+
+/* Runs the pipeline. report may be NULL; else free it with lq_quantize_report_free. Errors name
+ * the tensor (NaN/Inf: tensor, row and column). On failure nothing is left at out_path. */
+lq_status lq_quantize_model(const lq_quantize_opts *o, lq_quantize_report *report, lq_error *err);
+void lq_quantize_report_free(lq_quantize_report *r);
+/* A fast 64-bit hash of a file's bytes (4-lane multiply-rotate over 64-bit words; for reports
+ * identifying inputs, not for security) and its size. */
+lq_status lq_file_hash64(const char *path, uint64_t *hash, uint64_t *size, lq_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Calibrated passes: GPTQ, AWQ, SmoothQuant onto GGUF block grids (libquant/gptq.c, awq.c,
@@ -870,6 +954,81 @@ lq_status lq_gptq_quantize(lq_type type, const char *name, const float *w, int64
                            int64_t n_in, const double *h, const lq_gptq_opts *opts, void *dst,
                            float *deq, lq_gptq_report *rep, lq_error *err);
 
+/* The sequential driver (passes.c): decoder layers one at a time over the calibration tokens.
+ * Layer i's inputs are the outputs of layer i-1 with its final (quantized) weights swapped in
+ * (GPTQ's propagation, used for every method). Per layer: optional SmoothQuant (fold into
+ * attn_norm / ffn_norm), optional AWQ (scale groups attn_norm→q,k,v; v→o only where v and o
+ * have the same shape, i.e. not with GQA, as llm-awq checks; ffn_norm→gate,up; up→down; then
+ * the clip search on every linear but q/k), then quantization of the 7 linears: GPTQ in
+ * true-sequential order q,k,v → o → gate,up → down (the partial layer is re-run so each group's
+ * Hessian sees the already-quantized earlier groups), or RTN. Scales are folded, so the output
+ * is a standard-architecture model. */
+typedef enum lq_pass_method {
+    LQ_PASS_NONE = 0,     /* only the SmoothQuant/AWQ transforms: F32 weights in the set */
+    LQ_PASS_RTN = 1,      /* round to nearest (imatrix when given) after the transforms */
+    LQ_PASS_GPTQ = 2,
+    LQ_PASS_AWQ = 3,      /* AWQ scales + clips, then RTN with the actual GGUF codec */
+    LQ_PASS_AWQ_GPTQ = 4, /* AWQ scales + clips, then GPTQ */
+} lq_pass_method;
+
+typedef void (*lq_pass_progress_fn)(void *ctx, int64_t layer_done, int64_t n_layer,
+                                    double layer_seconds);
+
+typedef struct lq_passes_opts {
+    lq_pass_method method;
+    double smoothquant_alpha;  /* < 0: off; else the migration strength in [0, 1] */
+    bool smoothquant_auto;     /* search alpha (0, 0.05, .., 1) per mapping by W8A8 error */
+    double percdamp;           /* GPTQ dampening (0 → 0.01) */
+    int gptq_block;            /* GPTQ lazy-batch width (0 → 128) */
+    bool all_at_once;          /* GPTQ: one pass for all 7 Hessians instead of true-sequential */
+    int awq_grid;              /* alpha grid points (0 → 20) */
+    bool awq_no_clip;
+    int64_t search_tokens;     /* tokens sampled (evenly) for the AWQ / SmoothQuant searches
+                                * (0 → 4096); the clip search uses up to 512 of them */
+    const lq_stats *imatrix;   /* importance for grid fits (rescaled by folded scales), or NULL:
+                                * GPTQ then uses diag(H), RTN none */
+    int n_threads;             /* 0 = all cores; results do not depend on it */
+    lq_pass_progress_fn progress;
+    void *progress_ctx;
+} lq_passes_opts;
+/* Defaults: method GPTQ, SmoothQuant off, everything else 0. */
+void lq_passes_opts_default(lq_passes_opts *o);
+/* "none", "rtn", "gptq", "awq", "awq+gptq"; -1 when unknown. */
+int lq_pass_method_from_name(const char *name);
+
+typedef struct lq_pass_tensor {
+    char name[LQ_MAX_NAME];
+    lq_type type;              /* type written to the set (F32 when not quantized) */
+    bool gptq;                 /* GPTQ ran (see report) */
+    lq_gptq_report report;
+    double awq_alpha;          /* alpha of this tensor's AWQ scale group, -1 when none */
+    double awq_loss_rtn, awq_loss; /* group loss at s = 1 and at the chosen s */
+    double clip_ratio;         /* mean chosen clip (1 = none), -1 when not searched */
+    double sq_alpha;           /* SmoothQuant alpha of its mapping, -1 when none */
+} lq_pass_tensor;
+
+typedef struct lq_passes_report {
+    int64_t n_tensors;
+    lq_pass_tensor *tensors;   /* linears in layer order, then the folded norms */
+    int64_t n_rtn_fallback;    /* GPTQ tensors that fell back to RTN (warnings) */
+    int64_t n_damp_retry;      /* GPTQ tensors that needed more dampening */
+    int64_t n_layer;
+    double *layer_seconds;
+    double seconds;
+    double hessian_seconds, gptq_seconds, forward_seconds, search_seconds;
+    double hessian_flops;      /* 2·n_in²·tokens per accumulated Hessian (full products) */
+} lq_passes_report;
+void lq_passes_report_free(lq_passes_report *r);
+
+/* Runs the passes over tokens (n_seq calibration sequences of n_tok tokens, e.g. from
+ * lq_calib_sample) and puts into out, by canonical name: every layer linear whose plan type has
+ * a block codec, quantized (type = plan type, written as is by lq_quantize_model); linears with
+ * another plan type (F16 fallback) as F32 when a transform changed them; folded norms as F32.
+ * Embedding and output head are left to the writer. report may be NULL. */
+lq_status lq_passes_run(const lq_model *m, const lq_plan *plan, const int32_t *tokens,
+                        int64_t n_seq, int64_t n_tok, const lq_passes_opts *o, lq_tensor_set *out,
+                        lq_passes_report *report, lq_error *err);
+
 /* ------------------------------------------------------------------------------------------
  * Synthetic checkpoints (random Llama-shaped weights for reproducible benchmarks and tests)
  * ---------------------------------------------------------------------------------------- */
@@ -877,6 +1036,11 @@ typedef struct lq_synth_opts {
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train;
     float rope_theta, rms_eps;
     bool tie_embeddings;
+    bool qkv_bias;     /* q/k/v/o biases (HF attention_bias) */
+    bool rope_llama3;  /* Llama-3 RoPE scaling with the parameters below (HF: config.json
+                        * rope_scaling; GGUF: a rope_freqs.weight tensor, as llama.cpp writes) */
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int64_t rope_orig_ctx;
     lq_type type;      /* of the 2-D weights (embedding included): F32, F16, BF16 or any codec
                         * type (GGUF output only; rows that do not fit fall back to F16) */
     bool llama_mix;    /* llama-quantize's default mixing: output.weight Q6_K for quantized

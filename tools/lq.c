@@ -16,6 +16,7 @@ static const lq_command commands[] = {
     {"ppl", lq_cmd_ppl, "perplexity and KL divergence over a text (llama-perplexity's method)"},
     {"bench", lq_cmd_bench, "prompt/generation speed of a model ('bench codecs': kernels)"},
     {"synth", lq_cmd_synth, "write a random Llama-shaped checkpoint (HF or GGUF)"},
+    {"quantize", lq_cmd_quantize, "quantize a model to a llama.cpp GGUF (llama-quantize's presets and rules)"},
     {"codec", lq_cmd_codec, "quantize/dequantize raw float32 rows with one block codec"},
 };
 

@@ -1,0 +1,243 @@
+/* quantize.c — `lq quantize`: an HF directory or unquantized GGUF to a llama.cpp GGUF with
+ * llama-quantize's presets and mixing rules (the logic lives in libquant/recipe.c and
+ * libquant/quantize.c; this file parses options, draws progress and writes reports). */
+#include "cli.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *quantize_usage =
+    "usage: lq quantize MODEL -o OUT.gguf --type TYPE [options]\n\n"
+    "Quantizes an HF model directory (F32/F16/BF16 safetensors) or an unquantized GGUF into a\n"
+    "GGUF that llama.cpp loads, with llama-quantize's per-tensor rules (output/token embedding,\n"
+    "attn_v and ffn_down bumps, fallbacks for row widths that do not fit the block size).\n\n"
+    "TYPE: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M\n"
+    "      Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS\n\n"
+    "Options:\n"
+    "  -o, --out FILE              output GGUF (written atomically)\n"
+    "  --type TYPE                 preset (required)\n"
+    "  --imatrix FILE              importance statistics (lq calibrate, llama-imatrix GGUF/.dat)\n"
+    "  --tensor-type REGEX=TYPE    per-tensor type, PCRE2 searched in the tensor name; repeatable,\n"
+    "                              the first matching rule wins\n"
+    "  --output-tensor-type TYPE   type of output.weight\n"
+    "  --token-embedding-type TYPE type of token_embd.weight\n"
+    "  --pure                      no mixing rules: every matrix in the preset's base type\n"
+    "  --json FILE                 JSON report (inputs with hashes, per-tensor types and errors)\n"
+    "  --no-error                  skip the per-tensor error measurement (faster)\n"
+    "  -t N                        threads (default: all cores)\n"
+    "  -q, --quiet                 no progress bar or summary\n\n" LQ_EXIT_CODES_HELP;
+
+#define MAX_RULES 64
+
+typedef struct qargs {
+    lq_quantize_opts o;
+    const char *json;
+    const char *rules[MAX_RULES];
+    bool quiet;
+} qargs;
+
+static int parse_type_opt(const char *opt, const char *v, int *out) {
+    int t = v ? lq_type_from_name(v) : -1;
+    const lq_type_traits *tr = lq_type_get(t);
+    if (!tr || !tr->has_codec || tr->activation_only)
+        return lq_cli_usage_error("quantize", "%s needs a storable ggml type name (f16, q8_0, q6_K, ...)", opt);
+    *out = t;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, qargs *a) {
+    memset(a, 0, sizeof *a);
+    a->o.plan.output_type = a->o.plan.token_embd_type = -1;
+    a->o.plan.tensor_types = a->rules;
+    a->o.measure_error = true;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(quantize_usage, stdout);
+            return -1;
+        } else if (lq_cli_opt(argc, argv, &i, "-o", &v) || lq_cli_opt(argc, argv, &i, "--out", &v)) {
+            if (!(a->o.out_path = v)) return lq_cli_usage_error("quantize", "-o needs a path");
+        } else if (lq_cli_opt(argc, argv, &i, "--type", &v)) {
+            if (!(a->o.plan.preset = v)) return lq_cli_usage_error("quantize", "--type needs a type");
+        } else if (lq_cli_opt(argc, argv, &i, "--imatrix", &v)) {
+            if (!(a->o.imatrix_path = v)) return lq_cli_usage_error("quantize", "--imatrix needs a file");
+        } else if (lq_cli_opt(argc, argv, &i, "--tensor-type", &v)) {
+            if (!v) return lq_cli_usage_error("quantize", "--tensor-type needs REGEX=TYPE");
+            if (a->o.plan.n_tensor_types == MAX_RULES) return lq_cli_usage_error("quantize", "more than %d --tensor-type rules", MAX_RULES);
+            a->rules[a->o.plan.n_tensor_types++] = v;
+        } else if (lq_cli_opt(argc, argv, &i, "--output-tensor-type", &v)) {
+            rc = parse_type_opt("--output-tensor-type", v, &a->o.plan.output_type);
+        } else if (lq_cli_opt(argc, argv, &i, "--token-embedding-type", &v)) {
+            rc = parse_type_opt("--token-embedding-type", v, &a->o.plan.token_embd_type);
+        } else if (!strcmp(argv[i], "--pure")) {
+            a->o.plan.pure = true;
+        } else if (!strcmp(argv[i], "--no-error")) {
+            a->o.measure_error = false;
+        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            a->quiet = true;
+        } else if (lq_cli_opt(argc, argv, &i, "--json", &v)) {
+            if (!(a->json = v)) return lq_cli_usage_error("quantize", "--json needs a path");
+        } else if (lq_cli_opt(argc, argv, &i, "-t", &v)) {
+            char *end = NULL;
+            long t = v ? strtol(v, &end, 10) : 0;
+            if (!v || *end || t < 1 || t > 4096) return lq_cli_usage_error("quantize", "-t needs a positive integer");
+            a->o.n_threads = (int)t;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return lq_cli_usage_error("quantize", "unknown option '%s'", argv[i]);
+        } else if (!a->o.model_path) {
+            a->o.model_path = argv[i];
+        } else {
+            return lq_cli_usage_error("quantize", "unexpected argument '%s'", argv[i]);
+        }
+        if (rc) return rc;
+    }
+    if (!a->o.model_path) return lq_cli_usage_error("quantize", "no model given");
+    if (!a->o.out_path) return lq_cli_usage_error("quantize", "no output given (-o OUT.gguf)");
+    if (!a->o.plan.preset) return lq_cli_usage_error("quantize", "no type given (--type TYPE)");
+    lq_error err;
+    if (lq_preset_lookup(a->o.plan.preset, NULL, NULL, &err)) return lq_cli_usage_error("quantize", "%s", err.msg);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Progress and summary                                                                      */
+
+static void draw_progress(void *ctx, int64_t done, int64_t total, const char *name) {
+    (void)ctx;
+    int width = 30, filled = total > 0 ? (int)(width * (double)done / (double)total) : width;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    fprintf(stderr, "\r[%s] %5.1f%% %-40.40s", bar, total > 0 ? 100.0 * (double)done / (double)total : 100.0, name);
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void print_summary(const lq_quantize_report *r, const char *out) {
+    uint64_t count[LQ_TYPE_COUNT] = {0}, bytes[LQ_TYPE_COUNT] = {0}, elems[LQ_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < r->n_tensors; i++) {
+        const lq_tensor_report *t = &r->tensors[i];
+        count[t->type]++;
+        bytes[t->type] += t->nbytes;
+        elems[t->type] += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+    }
+    fprintf(stderr, "%s: %s, %lld tensors\n", out, lq_ftype_name(r->ftype), (long long)r->n_tensors);
+    for (int t = 0; t < LQ_TYPE_COUNT; t++)
+        if (count[t])
+            fprintf(stderr, "  %-7s %4llu tensors %10.3f MiB %7.3f bpw\n", lq_type_get(t)->name,
+                    (unsigned long long)count[t], bytes[t] / 1048576.0, 8.0 * (double)bytes[t] / (double)elems[t]);
+    fprintf(stderr, "  total   %10.3f MiB of tensors, file %.3f MiB, %.3f bpw, %.2f s%s\n",
+            r->tensor_bytes / 1048576.0, r->file_bytes / 1048576.0,
+            r->n_elements ? 8.0 * (double)r->tensor_bytes / (double)r->n_elements : 0.0, r->seconds,
+            r->n_imatrix_used ? ", imatrix used" : "");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* JSON report                                                                               */
+
+static json_t *file_entry(const char *path, const char *role) {
+    uint64_t hash = 0, size = 0;
+    lq_error err;
+    json_t *f = json_object();
+    json_object_set_new(f, "path", json_string(path));
+    json_object_set_new(f, "role", json_string(role));
+    if (lq_file_hash64(path, &hash, &size, &err) == LQ_OK) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)hash);
+        json_object_set_new(f, "bytes", json_integer((json_int_t)size));
+        json_object_set_new(f, "lqh64", json_string(hex));
+    } else {
+        json_object_set_new(f, "error", json_string(err.msg));
+    }
+    return f;
+}
+
+/* Every regular file of an HF directory (config, weights, tokenizer), or the GGUF itself. */
+static json_t *input_files(const lq_quantize_opts *o) {
+    json_t *arr = json_array();
+    struct stat sb;
+    if (stat(o->model_path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        struct dirent **names = NULL;
+        int n = scandir(o->model_path, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+            char p[8192];
+            snprintf(p, sizeof p, "%s/%s", o->model_path, names[i]->d_name);
+            if (names[i]->d_name[0] != '.' && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+                json_array_append_new(arr, file_entry(p, "model"));
+            free(names[i]);
+        }
+        free(names);
+    } else {
+        json_array_append_new(arr, file_entry(o->model_path, "model"));
+    }
+    if (o->imatrix_path) json_array_append_new(arr, file_entry(o->imatrix_path, "imatrix"));
+    return arr;
+}
+
+static json_t *tensor_json(const lq_tensor_report *t) {
+    json_t *j = json_object(), *shape = json_array();
+    for (uint32_t d = 0; d < t->n_dims; d++) json_array_append_new(shape, json_integer(t->ne[d]));
+    json_object_set_new(j, "name", json_string(t->name));
+    json_object_set_new(j, "type", json_string(lq_type_get(t->type)->name));
+    json_object_set_new(j, "source_type", json_string(lq_type_get(t->src_type)->name));
+    json_object_set_new(j, "shape", shape);
+    json_object_set_new(j, "bytes", json_integer((json_int_t)t->nbytes));
+    json_object_set_new(j, "fallback", json_boolean(t->fallback));
+    json_object_set_new(j, "imatrix", json_boolean(t->imatrix));
+    json_object_set_new(j, "replaced", json_boolean(t->replaced));
+    if (t->rmse >= 0) json_object_set_new(j, "rmse", json_real(t->rmse));
+    if (t->rel_rmse >= 0) json_object_set_new(j, "rel_rmse", json_real(t->rel_rmse));
+    return j;
+}
+
+static int write_json(const qargs *a, const lq_quantize_report *r, int argc, char **argv) {
+    json_t *root = json_object(), *cmd = json_array(), *tensors = json_array(), *types = json_object();
+    for (int i = 0; i < argc; i++) json_array_append_new(cmd, json_string(argv[i]));
+    json_object_set_new(root, "tool", json_string("lq quantize"));
+    json_object_set_new(root, "version", json_string(lq_version()));
+    json_object_set_new(root, "build", json_string(lq_build_features()));
+    json_object_set_new(root, "command", cmd);
+    json_object_set_new(root, "inputs", input_files(&a->o));
+    json_object_set_new(root, "output", file_entry(a->o.out_path, "output"));
+    json_object_set_new(root, "preset", json_string(lq_ftype_name(r->ftype)));
+    json_object_set_new(root, "ftype", json_integer(r->ftype));
+    json_object_set_new(root, "n_elements", json_integer((json_int_t)r->n_elements));
+    json_object_set_new(root, "tensor_bytes", json_integer((json_int_t)r->tensor_bytes));
+    json_object_set_new(root, "file_bytes", json_integer((json_int_t)r->file_bytes));
+    json_object_set_new(root, "bpw", json_real(r->n_elements ? 8.0 * (double)r->tensor_bytes / (double)r->n_elements : 0));
+    json_object_set_new(root, "seconds", json_real(r->seconds));
+    json_object_set_new(root, "n_imatrix_used", json_integer(r->n_imatrix_used));
+    for (int64_t i = 0; i < r->n_tensors; i++) {
+        json_array_append_new(tensors, tensor_json(&r->tensors[i]));
+        const char *tn = lq_type_get(r->tensors[i].type)->name;
+        json_t *c = json_object_get(types, tn);
+        json_object_set_new(types, tn, json_integer(c ? json_integer_value(c) + 1 : 1));
+    }
+    json_object_set_new(root, "tensors_per_type", types);
+    json_object_set_new(root, "tensors", tensors);
+    int rc = json_dump_file(root, a->json, JSON_INDENT(1)) == 0 ? LQ_EXIT_OK : LQ_EXIT_IO;
+    if (rc) fprintf(stderr, "lq quantize: %s: cannot write the JSON report\n", a->json);
+    json_decref(root);
+    return rc;
+}
+
+int lq_cmd_quantize(int argc, char **argv) {
+    qargs a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc < 0 ? LQ_EXIT_OK : rc;
+    if (!a.quiet && isatty(STDERR_FILENO)) a.o.progress = draw_progress;
+    lq_cli_install_signal_handlers();
+    lq_quantize_report r;
+    lq_error err;
+    lq_error_clear(&err);
+    if (lq_quantize_model(&a.o, &r, &err)) return lq_cli_report("quantize", &err);
+    if (!a.quiet) print_summary(&r, a.o.out_path);
+    rc = a.json ? write_json(&a, &r, argc, argv) : LQ_EXIT_OK;
+    lq_quantize_report_free(&r);
+    return rc;
+}
