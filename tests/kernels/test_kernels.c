@@ -503,6 +503,80 @@ static void test_random_rows(void) {
     }
 }
 
+/* The kernels' decoders against the codecs' own (libquant/codecs, written separately from the
+ * same layouts) through lq_dequantize_rows, on random blocks: with llama.cpp's dequantized
+ * vectors damaged here, two independent readings of the layouts agreeing bit for bit is the
+ * strongest check available. Formats whose codec is not built yet are reported. */
+static void test_against_codecs(void) {
+    for (int k = 0; k < N_KTYPES; k++) {
+        const lq_type_traits *tr = lq_type_get(ktypes[k].type);
+        if (!tr->is_quantized) continue;
+        int64_t n = 256 * 4, rows = 3;
+        size_t row_bytes = lq_row_size(ktypes[k].type, n);
+        uint8_t *w = malloc(row_bytes * (size_t)rows);
+        for (int64_t r = 0; r < rows; r++) {
+            void *row = rand_weights(&ktypes[k], n, false);
+            memcpy(w + (size_t)r * row_bytes, row, row_bytes);
+            free(row);
+        }
+        float *want = malloc(sizeof(float) * (size_t)(n * rows)), *got = malloc(sizeof(float) * (size_t)n);
+        lq_error err;
+        lq_error_clear(&err);
+        if (lq_dequantize_rows(ktypes[k].type, w, want, rows, n, &err) != LQ_OK) {
+            fprintf(stderr, "note: %s: codec decoder unavailable (%s): not cross-checked\n", tname(ktypes[k].type), err.msg);
+        } else {
+            lq_kernels_set_simd(LQ_SIMD_SCALAR);
+            int bad = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                lq_kernel_dequant_row(ktypes[k].type, w + (size_t)r * row_bytes, got, n);
+                bad += memcmp(got, want + r * n, sizeof(float) * (size_t)n) != 0;
+            }
+            CHECKF(bad == 0, "%s: kernel dequantization differs from the codec's decoder in %d of %d rows",
+                   tname(ktypes[k].type), bad, (int)rows);
+        }
+        free(w);
+        free(want);
+        free(got);
+    }
+}
+
+/* Activation quantizers against the codecs' row quantizers for the same formats (Q8_0 is
+ * llama.cpp's reference quantizer for weights and activations alike; Q8_K's codec implements
+ * quantize_row_q8_K_ref): q8_K.ref.bin is damaged here, so this is its independent check. */
+static void test_act_against_codecs(void) {
+    static const lq_type acts[] = {LQ_TYPE_Q8_0, LQ_TYPE_Q8_K};
+    const int64_t n = 4096, rows = 4;
+    float *x = malloc(sizeof(float) * (size_t)(n * rows));
+    for (int64_t i = 0; i < n * rows; i++) {
+        x[i] = test_rand_normal(&rng) * 0.02f;
+        if (i % 997 == 0) x[i] *= 30.0f;
+        if (i / n == 3) x[i] = (float)((int)(i % 255) - 127) / 4.0f; /* ties after scaling */
+    }
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        size_t row_bytes = lq_row_size(acts[a], n);
+        uint8_t *want = malloc(row_bytes * (size_t)rows), *got = malloc(row_bytes);
+        lq_error err;
+        lq_error_clear(&err);
+        if (lq_quantize_rows(acts[a], x, want, rows, n, NULL, &err) != LQ_OK) {
+            fprintf(stderr, "note: %s: codec quantizer unavailable (%s): not cross-checked\n", tname(acts[a]), err.msg);
+        } else {
+            for (int level = 0; level <= 2; level++) {
+                if (!use_simd((lq_simd)level)) continue;
+                int bad = 0;
+                for (int64_t r = 0; r < rows; r++) {
+                    lq_kernel_quantize_act(acts[a], x + r * n, got, n);
+                    bad += memcmp(got, want + (size_t)r * row_bytes, row_bytes) != 0;
+                }
+                CHECKF(bad == 0, "%s activations (%s) differ from the codec's quantizer in %d of %d rows",
+                       tname(acts[a]), simd_names[level], bad, (int)rows);
+            }
+        }
+        free(want);
+        free(got);
+    }
+    free(x);
+}
+
 /* lq_kernel_matvec_q: every row bit-identical to lq_kernel_dot_q on the same path, for odd
  * row counts (the two-row kernels leave one row over), 1 and 2 threads, rows with a tail
  * shorter than the 512-bit kernels' 8-block step. */
@@ -680,6 +754,8 @@ int main(void) {
     test_act_edges();
     test_random_rows();
     test_matvec();
+    test_against_codecs();
+    test_act_against_codecs();
     float *rx = rand_floats(4096);
     test_q8_K_properties(rx, 4096);
     free(rx);
