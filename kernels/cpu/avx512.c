@@ -1,6 +1,8 @@
 /* avx512.c — the AVX-512 path (F, BW, VL, DQ, VNNI): the 256-bit kernels of simd256.h with
  * vpdpbusd for the u8×s8 products, plus 512-bit dot products for the legacy formats, whose
- * 32-element blocks are too small for the 256-bit code to stay ahead of memory.
+ * 32-element blocks are too small for the 256-bit code to stay ahead of memory. (A 512-bit
+ * Q4_K kernel measured slower than the 256-bit one here: maddubs/madd on 512-bit vectors
+ * issue on one port only, so the K-quants keep the 256-bit code.)
  *
  * The 512-bit legacy kernels handle 8 blocks per step: the 8 fp16 scales of the weights and
  * of the activations are gathered and converted at once (per-block scalar conversion costs
