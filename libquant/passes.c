@@ -1,0 +1,705 @@
+/* passes.c — the sequential layer driver of the calibrated passes (see libquant.h).
+ *
+ * The runtime keeps the model's original norms; transforms that fold a scale s into a norm
+ * (SmoothQuant, AWQ's norm groups) are therefore represented in the runtime by handing it the
+ * linears as W'·diag(1/s) in F32 (the same function), and the Hessians of those linears are
+ * taken in the scaled space (H' = diag(1/s)·H·diag(1/s), since the folded model feeds them x/s).
+ * Transforms between two linears (AWQ v→o, up→down) change both weights in the runtime, so the
+ * hooks already see the scaled inputs. Weights the runtime reads are F32 copies of what will be
+ * written (decoded quantized values once quantized), multiplied with fp32 activations.
+ *
+ * Layers are evaluated in batches of sequences (~4096 tokens) to bound the runtime's scratch
+ * memory; Hessians accumulate batch by batch (fixed order: deterministic). */
+#include "passes_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { L_Q, L_K, L_V, L_O, L_GATE, L_UP, L_DOWN, L_COUNT };
+/* input kinds: what a linear reads */
+enum { IN_ATTN, IN_O, IN_FFN, IN_DOWN, IN_COUNT };
+static const char *const k_lin[L_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                           "ffn_gate", "ffn_up", "ffn_down"};
+static const int k_input_of[L_COUNT] = {IN_ATTN, IN_ATTN, IN_ATTN, IN_O, IN_FFN, IN_FFN, IN_DOWN};
+/* the linear whose hook reports each input kind */
+static const int k_kind_lin[IN_COUNT] = {L_Q, L_O, L_GATE, L_DOWN};
+
+#define CLIP_TOKENS 512
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void lq_passes_opts_default(lq_passes_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->method = LQ_PASS_GPTQ;
+    o->smoothquant_alpha = -1.0;
+}
+
+int lq_pass_method_from_name(const char *name) {
+    static const char *const names[] = {"none", "rtn", "gptq", "awq", "awq+gptq"};
+    for (int i = 0; i < 5; i++)
+        if (name && !strcmp(name, names[i])) return i;
+    return -1;
+}
+
+void lq_passes_report_free(lq_passes_report *r) {
+    if (!r) return;
+    free(r->tensors);
+    free(r->layer_seconds);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- state ---------------------------------------------------------------------------------- */
+
+typedef struct layer_state {
+    int64_t il;
+    char names[L_COUNT][LQ_MAX_NAME];
+    char norm_names[2][LQ_MAX_NAME];
+    lq_type types[L_COUNT];
+    bool codec[L_COUNT];         /* plan type is a block codec type: we quantize it */
+    int64_t n_in[L_COUNT], n_out[L_COUNT];
+    float *w[L_COUNT];           /* current float weights (after transforms) */
+    bool w_changed[L_COUNT];
+    float *norm[2];              /* attn_norm, ffn_norm */
+    bool norm_changed[2];
+    float *fold[IN_COUNT];       /* norm-folded scale per input kind (IN_ATTN, IN_FFN), or NULL */
+    float *in_scale[IN_COUNT];   /* every scale applied to an input kind (norm or linear folds):
+                                  * the folded model feeds x / in_scale; NULL = none */
+    float *rt_w[L_COUNT];        /* what the runtime reads (F32) */
+    void *q[L_COUNT];            /* quantized bytes */
+    size_t q_bytes[L_COUNT];
+    lq_pass_tensor rep[L_COUNT];
+    double sq_alpha[2];
+} layer_state;
+
+typedef struct capture {
+    char names[IN_COUNT][LQ_MAX_NAME];
+    int64_t n_in[IN_COUNT];
+    /* statistics mode */
+    bool stats;
+    double *sum_abs[IN_COUNT];
+    float *max_abs[IN_COUNT];
+    int64_t n_tok[IN_COUNT];
+    float *sample[IN_COUNT];     /* n_sample × n_in */
+    int64_t n_sample, stride, row_base, taken[IN_COUNT];
+    /* hessian mode */
+    lq_hessian *hs[IN_COUNT];
+    int n_threads;
+    double hessian_flops, hessian_seconds;
+} capture;
+
+typedef struct driver {
+    const lq_model *m;
+    const lq_plan *plan;
+    const lq_passes_opts *o;
+    lq_runtime *rt;
+    const lq_hparams *hp;
+    int64_t n_seq, n_tok, n_rows, n_embd, batch_seq;
+    float *hidden, *scratch;
+    lq_passes_report *rep;
+    lq_tensor_set *out;
+    int n_threads;
+} driver;
+
+static int kind_of_name(const capture *c, const char *name) {
+    for (int k = 0; k < IN_COUNT; k++)
+        if (c->names[k][0] && !strcmp(c->names[k], name)) return k;
+    return -1;
+}
+
+static void capture_hook(void *ctx, const char *name, const float *x, int64_t n_tokens, int64_t n_in) {
+    capture *c = (capture *)ctx;
+    int k = kind_of_name(c, name);
+    if (k < 0 || n_in != c->n_in[k]) return;
+    if (c->hs[k]) {
+        double t0 = now_s();
+        lq_hessian_add(c->hs[k], x, n_tokens, c->n_threads);
+        c->hessian_seconds += now_s() - t0;
+        /* flops of the half (upper panels) that is actually computed: n_in²·tokens */
+        c->hessian_flops += (double)n_in * (double)n_in * (double)n_tokens;
+    }
+    if (!c->stats) return;
+    for (int64_t t = 0; t < n_tokens; t++) {
+        const float *xt = x + t * n_in;
+        for (int64_t j = 0; j < n_in; j++) {
+            float a = fabsf(xt[j]);
+            c->sum_abs[k][j] += a;
+            if (a > c->max_abs[k][j]) c->max_abs[k][j] = a;
+        }
+        int64_t row = c->row_base + t;
+        if (row % c->stride == 0 && c->taken[k] < c->n_sample)
+            memcpy(c->sample[k] + c->taken[k]++ * n_in, xt, (size_t)n_in * sizeof(float));
+    }
+    c->n_tok[k] += n_tokens;
+}
+
+/* Runs layer il over all sequences: in place on d->hidden when propagate, else on a copy. */
+static lq_status run_layer(driver *d, int64_t il, bool propagate, capture *c, lq_error *err) {
+    double t0 = now_s();
+    lq_runtime_set_hook(d->rt, c ? capture_hook : NULL, c);
+    lq_status st = LQ_OK;
+    size_t seq_floats = (size_t)d->n_tok * (size_t)d->n_embd;
+    for (int64_t s0 = 0; s0 < d->n_seq && st == LQ_OK; s0 += d->batch_seq) {
+        int64_t ns = d->n_seq - s0 < d->batch_seq ? d->n_seq - s0 : d->batch_seq;
+        float *h = d->hidden + (size_t)s0 * seq_floats;
+        if (!propagate) {
+            memcpy(d->scratch, h, (size_t)ns * seq_floats * sizeof(float));
+            h = d->scratch;
+        }
+        if (c) c->row_base = s0 * d->n_tok;
+        if (lq_interrupted) st = lq_fail(err, LQ_ERR_INTERRUPTED, "passes: interrupted in layer %lld", (long long)il);
+        else st = lq_runtime_layer(d->rt, il, h, ns, d->n_tok, err);
+    }
+    lq_runtime_set_hook(d->rt, NULL, NULL);
+    d->rep->forward_seconds += now_s() - t0;
+    return st;
+}
+
+static lq_type plan_type(const lq_plan *plan, const char *name) {
+    for (int64_t i = 0; i < plan->n_entries; i++)
+        if (!strcmp(plan->entries[i].name, name)) return plan->entries[i].type;
+    return LQ_TYPE_F32;
+}
+
+static lq_status load_float(const lq_model *m, const char *name, int64_t n_in, int64_t n_out,
+                            float **out, lq_error *err) {
+    const lq_tensor *t = lq_model_find(m, name);
+    if (!t) return lq_fail(err, LQ_ERR_FORMAT, "%s: tensor '%s' is missing", lq_model_path(m), name);
+    if (t->ne[0] != n_in || t->ne[1] != n_out)
+        return lq_fail(err, LQ_ERR_FORMAT, "%s: tensor '%s': unexpected shape", lq_model_path(m), name);
+    *out = lq_malloc((size_t)n_in * (size_t)n_out * sizeof(float), err, name);
+    if (!*out) return LQ_ERR_NOMEM;
+    return lq_dequantize_rows(t->type, t->data, *out, n_out, n_in, err);
+}
+
+static void free_layer(driver *d, layer_state *L) {
+    for (int l = 0; l < L_COUNT; l++) {
+        const lq_tensor *t = lq_model_find(d->m, L->names[l]);
+        if (t && L->rt_w[l]) lq_runtime_set_weight(d->rt, L->names[l], t->type, t->data, NULL);
+        free(L->w[l]);
+        free(L->rt_w[l]);
+        free(L->q[l]);
+    }
+    for (int k = 0; k < 2; k++) free(L->norm[k]);
+    for (int k = 0; k < IN_COUNT; k++) {
+        free(L->fold[k]);
+        free(L->in_scale[k]);
+    }
+}
+
+/* *acc (n values, created as ones when NULL) *= s */
+static lq_status mul_scale(float **acc, const float *s, int64_t n, lq_error *err) {
+    if (!*acc) {
+        *acc = lq_malloc((size_t)n * sizeof(float), err, "passes");
+        if (!*acc) return LQ_ERR_NOMEM;
+        for (int64_t j = 0; j < n; j++) (*acc)[j] = 1.0f;
+    }
+    for (int64_t j = 0; j < n; j++) (*acc)[j] *= s[j];
+    return LQ_OK;
+}
+
+static lq_status load_layer(driver *d, int64_t il, layer_state *L, lq_error *err) {
+    memset(L, 0, sizeof *L);
+    L->il = il;
+    const lq_hparams *hp = d->hp;
+    int64_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+    int64_t n_in[L_COUNT] = {hp->n_embd, hp->n_embd, hp->n_embd, q_dim, hp->n_embd, hp->n_embd, hp->n_ff};
+    int64_t n_out[L_COUNT] = {q_dim, kv_dim, kv_dim, hp->n_embd, hp->n_ff, hp->n_ff, hp->n_embd};
+    lq_status st;
+    for (int l = 0; l < L_COUNT; l++) {
+        snprintf(L->names[l], LQ_MAX_NAME, "blk.%lld.%s.weight", (long long)il, k_lin[l]);
+        L->n_in[l] = n_in[l];
+        L->n_out[l] = n_out[l];
+        L->types[l] = plan_type(d->plan, L->names[l]);
+        const lq_type_traits *tr = lq_type_get(L->types[l]);
+        L->codec[l] = tr && tr->is_quantized && tr->has_codec && !tr->activation_only &&
+                      n_in[l] % tr->block_size == 0;
+        if ((st = load_float(d->m, L->names[l], n_in[l], n_out[l], &L->w[l], err))) return st;
+        L->rep[l].awq_alpha = L->rep[l].clip_ratio = L->rep[l].sq_alpha = -1.0;
+        snprintf(L->rep[l].name, LQ_MAX_NAME, "%s", L->names[l]);
+    }
+    snprintf(L->norm_names[0], LQ_MAX_NAME, "blk.%lld.attn_norm.weight", (long long)il);
+    snprintf(L->norm_names[1], LQ_MAX_NAME, "blk.%lld.ffn_norm.weight", (long long)il);
+    for (int k = 0; k < 2; k++)
+        if ((st = load_float(d->m, L->norm_names[k], hp->n_embd, 1, &L->norm[k], err))) return st;
+    L->sq_alpha[0] = L->sq_alpha[1] = -1.0;
+    return LQ_OK;
+}
+
+/* ---- transforms ----------------------------------------------------------------------------- */
+
+static void scale_cols(float *w, int64_t n_out, int64_t n_in, const float *s, bool divide) {
+    for (int64_t r = 0; r < n_out; r++)
+        for (int64_t j = 0; j < n_in; j++) w[r * n_in + j] = divide ? w[r * n_in + j] / s[j] : w[r * n_in + j] * s[j];
+}
+
+/* Folds s into the norm feeding input kind k (IN_ATTN or IN_FFN): norm /= s, W[:, j] *= s_j for
+ * its linears, captured statistics / samples / fold scale updated. */
+static lq_status fold_norm(layer_state *L, capture *c, int kind, const float *s, lq_error *err) {
+    int nk = kind == IN_ATTN ? 0 : 1;
+    int64_t n = L->n_in[k_kind_lin[kind]];
+    for (int64_t j = 0; j < n; j++) L->norm[nk][j] /= s[j];
+    L->norm_changed[nk] = true;
+    for (int l = 0; l < L_COUNT; l++)
+        if (k_input_of[l] == kind) {
+            scale_cols(L->w[l], L->n_out[l], n, s, false);
+            L->w_changed[l] = true;
+        }
+    lq_status st = mul_scale(&L->fold[kind], s, n, err);
+    if (st == LQ_OK) st = mul_scale(&L->in_scale[kind], s, n, err);
+    if (st != LQ_OK) return st;
+    for (int64_t j = 0; j < n; j++) {
+        c->sum_abs[kind][j] /= s[j];
+        c->max_abs[kind][j] /= s[j];
+    }
+    scale_cols(c->sample[kind], c->taken[kind], n, s, true);
+    return LQ_OK;
+}
+
+/* Scale between two linears: prev rows /= s, next columns *= s (next's input kind). */
+static lq_status fold_linear(layer_state *L, capture *c, int prev, int next, const float *s,
+                             lq_error *err) {
+    int64_t n = L->n_in[next];
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t j = 0; j < L->n_in[prev]; j++) L->w[prev][r * L->n_in[prev] + j] /= s[r];
+    scale_cols(L->w[next], L->n_out[next], n, s, false);
+    L->w_changed[prev] = L->w_changed[next] = true;
+    int kind = k_input_of[next];
+    for (int64_t j = 0; j < n; j++) {
+        c->sum_abs[kind][j] /= s[j];
+        c->max_abs[kind][j] /= s[j];
+    }
+    scale_cols(c->sample[kind], c->taken[kind], n, s, true);
+    return mul_scale(&L->in_scale[kind], s, n, err);
+}
+
+static lq_status smoothquant_layer(driver *d, layer_state *L, capture *c, lq_error *err) {
+    const int kinds[2] = {IN_ATTN, IN_FFN};
+    for (int g = 0; g < 2; g++) {
+        int kind = kinds[g];
+        int64_t n = L->n_in[k_kind_lin[kind]];
+        const float *ws[3];
+        int64_t outs[3];
+        int n_lin = 0;
+        for (int l = 0; l < L_COUNT; l++)
+            if (k_input_of[l] == kind) {
+                ws[n_lin] = L->w[l];
+                outs[n_lin++] = L->n_out[l];
+            }
+        float *s = lq_malloc((size_t)n * sizeof(float), err, "smoothquant");
+        if (!s) return LQ_ERR_NOMEM;
+        double alpha = d->o->smoothquant_alpha;
+        lq_status st = LQ_OK;
+        if (d->o->smoothquant_auto) {
+            double best = INFINITY;
+            for (int k = 0; k <= 20 && st == LQ_OK; k++) {
+                double a = k / 20.0, mse;
+                lq_sq_scales(c->max_abs[kind], ws, outs, n_lin, n, a, s);
+                st = lq_sq_w8a8_error(c->sample[kind], c->taken[kind], ws, outs, n_lin, n, s,
+                                      d->n_threads, &mse, err);
+                if (st == LQ_OK && mse < best) {
+                    best = mse;
+                    alpha = a;
+                }
+            }
+        }
+        if (st == LQ_OK) {
+            lq_sq_scales(c->max_abs[kind], ws, outs, n_lin, n, alpha, s);
+            st = fold_norm(L, c, kind, s, err);
+        }
+        free(s);
+        if (st != LQ_OK) return st;
+        L->sq_alpha[g] = alpha;
+        for (int l = 0; l < L_COUNT; l++)
+            if (k_input_of[l] == kind) L->rep[l].sq_alpha = alpha;
+    }
+    return LQ_OK;
+}
+
+/* One AWQ group: search, fold, record. lins: the scaled linears; prev: the linear before (or
+ * -1 for a norm group); mlp: measure on the MLP output. */
+static lq_status awq_group_run(driver *d, layer_state *L, capture *c, const int *lins, int n_lin,
+                               int prev, bool mlp, lq_error *err) {
+    awq_group g;
+    memset(&g, 0, sizeof g);
+    for (int i = 0; i < n_lin; i++) {
+        if (!L->codec[lins[i]]) return LQ_OK; /* no block format to search against */
+        g.w[i] = L->w[lins[i]];
+        g.n_out[i] = L->n_out[lins[i]];
+        g.type[i] = L->types[lins[i]];
+    }
+    g.n_lin = n_lin;
+    if (mlp) {
+        g.down = L->w[L_DOWN];
+        g.n_down_out = L->n_out[L_DOWN];
+    }
+    int kind = k_input_of[lins[0]];
+    int64_t n = L->n_in[lins[0]];
+    float *x_mean = lq_malloc((size_t)n * sizeof(float), err, "awq");
+    float *s = lq_malloc((size_t)n * sizeof(float), err, "awq");
+    lq_status st = LQ_OK;
+    if (!x_mean || !s) {
+        st = LQ_ERR_NOMEM;
+        goto done;
+    }
+    for (int64_t j = 0; j < n; j++)
+        x_mean[j] = (float)(c->sum_abs[kind][j] / (double)(c->n_tok[kind] ? c->n_tok[kind] : 1));
+    double alpha = 0, loss0 = 0, loss = 0;
+    int grid = d->o->awq_grid > 0 ? d->o->awq_grid : 20;
+    st = lq_awq_search_scale(&g, n, c->sample[kind], c->taken[kind], x_mean, grid, d->n_threads, s,
+                             &alpha, &loss0, &loss, err);
+    if (st != LQ_OK) {
+        lq_fail_wrap(err, "%s: awq scale search", L->names[lins[0]]);
+        goto done;
+    }
+    if (prev < 0) st = fold_norm(L, c, kind, s, err);
+    else st = fold_linear(L, c, prev, lins[0], s, err);
+    for (int i = 0; i < n_lin; i++) {
+        L->rep[lins[i]].awq_alpha = alpha;
+        L->rep[lins[i]].awq_loss_rtn = loss0;
+        L->rep[lins[i]].awq_loss = loss;
+    }
+done:
+    free(x_mean);
+    free(s);
+    return st;
+}
+
+static lq_status awq_layer(driver *d, layer_state *L, capture *c, lq_error *err) {
+    lq_status st;
+    const int qkv[3] = {L_Q, L_K, L_V}, o[1] = {L_O}, gu[2] = {L_GATE, L_UP}, down[1] = {L_DOWN};
+    if ((st = awq_group_run(d, L, c, qkv, 3, -1, false, err))) return st;
+    /* v → o only when the shapes agree (llm-awq: skipped for GQA) */
+    if (L->n_out[L_V] == L->n_out[L_O] && L->n_in[L_V] == L->n_in[L_O] &&
+        (st = awq_group_run(d, L, c, o, 1, L_V, false, err)))
+        return st;
+    if ((st = awq_group_run(d, L, c, gu, 2, -1, true, err))) return st;
+    if ((st = awq_group_run(d, L, c, down, 1, L_UP, false, err))) return st;
+    if (d->o->awq_no_clip) return LQ_OK;
+    for (int l = L_V; l < L_COUNT; l++) { /* not q/k */
+        if (!L->codec[l]) continue;
+        int kind = k_input_of[l];
+        int64_t t = c->taken[kind] < CLIP_TOKENS ? c->taken[kind] : CLIP_TOKENS;
+        /* evenly spaced rows of the sample */
+        float *x = lq_malloc((size_t)t * (size_t)L->n_in[l] * sizeof(float), err, "awq clip");
+        if (!x) return LQ_ERR_NOMEM;
+        for (int64_t i = 0; i < t; i++)
+            memcpy(x + i * L->n_in[l], c->sample[kind] + (i * c->taken[kind] / t) * L->n_in[l],
+                   (size_t)L->n_in[l] * sizeof(float));
+        st = lq_awq_clip(L->types[l], L->w[l], L->n_out[l], L->n_in[l], x, t, d->n_threads,
+                         &L->rep[l].clip_ratio, err);
+        free(x);
+        if (st != LQ_OK) return lq_fail_wrap(err, "%s: awq clip", L->names[l]);
+        L->w_changed[l] = true;
+    }
+    return LQ_OK;
+}
+
+/* ---- quantization ---------------------------------------------------------------------------- */
+
+/* What the runtime should read for linear l given float values v (n_out × n_in): v with the
+ * norm fold undone (the runtime's norms are the original ones). */
+static lq_status set_runtime(driver *d, layer_state *L, int l, const float *v, lq_error *err) {
+    size_t n = (size_t)L->n_out[l] * (size_t)L->n_in[l];
+    if (!L->rt_w[l] && !(L->rt_w[l] = lq_malloc(n * sizeof(float), err, "passes"))) return LQ_ERR_NOMEM;
+    if (v != L->rt_w[l]) memcpy(L->rt_w[l], v, n * sizeof(float));
+    const float *fold = L->fold[k_input_of[l]];
+    if (fold) scale_cols(L->rt_w[l], L->n_out[l], L->n_in[l], fold, true);
+    return lq_runtime_set_weight(d->rt, L->names[l], LQ_TYPE_F32, L->rt_w[l], err);
+}
+
+/* Importance for linear l: the imatrix row in the folded space (x/s: divide by s²), or NULL. */
+static lq_status importance_of(driver *d, layer_state *L, int l, float **imp, lq_error *err) {
+    *imp = NULL;
+    if (!d->o->imatrix) return LQ_OK;
+    const lq_stats_entry *e = lq_stats_find(d->o->imatrix, L->names[l]);
+    if (!e || e->n_in != L->n_in[l]) return LQ_OK;
+    *imp = lq_malloc((size_t)L->n_in[l] * sizeof(float), err, "importance");
+    if (!*imp) return LQ_ERR_NOMEM;
+    lq_status st = lq_stats_importance(e, *imp, err);
+    const float *sc = L->in_scale[k_input_of[l]];
+    for (int64_t j = 0; st == LQ_OK && sc && j < L->n_in[l]; j++) (*imp)[j] /= sc[j] * sc[j];
+    if (st != LQ_OK) {
+        free(*imp);
+        *imp = NULL;
+    }
+    return st;
+}
+
+static lq_status alloc_q(layer_state *L, int l, lq_error *err) {
+    L->q_bytes[l] = lq_row_size(L->types[l], L->n_in[l]) * (size_t)L->n_out[l];
+    L->q[l] = lq_malloc(L->q_bytes[l], err, "quantized tensor");
+    return L->q[l] ? LQ_OK : LQ_ERR_NOMEM;
+}
+
+static lq_status rtn_linear(driver *d, layer_state *L, int l, lq_error *err) {
+    float *imp = NULL, *deq = NULL;
+    lq_status st = importance_of(d, L, l, &imp, err);
+    if (st == LQ_OK) st = alloc_q(L, l, err);
+    if (st == LQ_OK)
+        st = lq_quantize_rows_mt(L->types[l], L->w[l], L->q[l], L->n_out[l], L->n_in[l], imp,
+                                 d->n_threads, err);
+    if (st == LQ_OK && !(deq = lq_malloc((size_t)L->n_out[l] * (size_t)L->n_in[l] * sizeof(float), err, "passes")))
+        st = LQ_ERR_NOMEM;
+    if (st == LQ_OK) st = lq_dequantize_rows(L->types[l], L->q[l], deq, L->n_out[l], L->n_in[l], err);
+    if (st == LQ_OK) st = set_runtime(d, L, l, deq, err);
+    free(imp);
+    free(deq);
+    return st;
+}
+
+/* H' = diag(1/s)·H·diag(1/s) in place. */
+static void fold_hessian(double *h, int64_t n, const float *s) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) h[i * n + j] /= (double)s[i] * (double)s[j];
+}
+
+static lq_status gptq_linear(driver *d, layer_state *L, int l, const lq_hessian *hs, lq_error *err) {
+    int64_t n = L->n_in[l];
+    double *h = lq_malloc((size_t)n * (size_t)n * sizeof(double), err, "gptq hessian");
+    float *deq = lq_malloc((size_t)L->n_out[l] * (size_t)n * sizeof(float), err, "gptq");
+    float *imp = NULL;
+    lq_status st = h && deq ? LQ_OK : LQ_ERR_NOMEM;
+    if (st == LQ_OK) {
+        memcpy(h, hs->h, (size_t)n * (size_t)n * sizeof(double));
+        if (L->fold[k_input_of[l]]) fold_hessian(h, n, L->fold[k_input_of[l]]);
+        st = importance_of(d, L, l, &imp, err);
+    }
+    if (st == LQ_OK) st = alloc_q(L, l, err);
+    if (st == LQ_OK) {
+        lq_gptq_opts go = {d->o->percdamp, d->o->gptq_block, d->n_threads, imp};
+        double t0 = now_s();
+        st = lq_gptq_quantize(L->types[l], L->names[l], L->w[l], L->n_out[l], n, h, &go, L->q[l], deq,
+                              &L->rep[l].report, err);
+        d->rep->gptq_seconds += now_s() - t0;
+        L->rep[l].gptq = true;
+    }
+    if (st == LQ_OK) st = set_runtime(d, L, l, deq, err);
+    free(h);
+    free(deq);
+    free(imp);
+    return st;
+}
+
+/* GPTQ groups: true-sequential {q,k,v} {o} {gate,up} {down}, or all at once. */
+static lq_status gptq_layer(driver *d, layer_state *L, lq_error *err) {
+    static const int seq_groups[4][IN_COUNT] = {{IN_ATTN, -1}, {IN_O, -1}, {IN_FFN, -1}, {IN_DOWN, -1}};
+    static const int one_group[1][IN_COUNT] = {{IN_ATTN, IN_O, IN_FFN, IN_DOWN}};
+    int n_groups = d->o->all_at_once ? 1 : 4;
+    lq_status st = LQ_OK;
+    for (int gi = 0; gi < n_groups && st == LQ_OK; gi++) {
+        const int *kinds = d->o->all_at_once ? one_group[0] : seq_groups[gi];
+        capture c;
+        memset(&c, 0, sizeof c);
+        c.n_threads = d->n_threads;
+        lq_hessian hs[IN_COUNT];
+        memset(hs, 0, sizeof hs);
+        bool any = false;
+        for (int i = 0; i < IN_COUNT && kinds[i] >= 0 && st == LQ_OK; i++) {
+            int k = kinds[i];
+            bool needed = false;
+            for (int l = 0; l < L_COUNT; l++) needed |= k_input_of[l] == k && L->codec[l];
+            if (!needed) continue;
+            int lk = k_kind_lin[k];
+            snprintf(c.names[k], LQ_MAX_NAME, "%s", L->names[lk]);
+            c.n_in[k] = L->n_in[lk];
+            st = lq_hessian_init(&hs[k], L->n_in[lk], err);
+            c.hs[k] = &hs[k];
+            any = true;
+        }
+        if (st == LQ_OK && any) {
+            st = run_layer(d, L->il, false, &c, err);
+            d->rep->hessian_flops += c.hessian_flops;
+            d->rep->hessian_seconds += c.hessian_seconds;
+            d->rep->forward_seconds -= c.hessian_seconds; /* counted apart */
+        }
+        for (int k = 0; k < IN_COUNT; k++)
+            if (c.hs[k]) lq_hessian_finish(c.hs[k]);
+        for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
+            if (c.hs[k_input_of[l]] && L->codec[l]) st = gptq_linear(d, L, l, c.hs[k_input_of[l]], err);
+        for (int k = 0; k < IN_COUNT; k++) lq_hessian_free(&hs[k]);
+    }
+    return st;
+}
+
+/* ---- per layer ------------------------------------------------------------------------------- */
+
+static void free_capture(capture *c) {
+    for (int k = 0; k < IN_COUNT; k++) {
+        free(c->sum_abs[k]);
+        free(c->max_abs[k]);
+        free(c->sample[k]);
+    }
+}
+
+static lq_status stats_pass(driver *d, layer_state *L, capture *c, lq_error *err) {
+    memset(c, 0, sizeof *c);
+    int64_t want = d->o->search_tokens > 0 ? d->o->search_tokens : 4096;
+    if (want > d->n_rows) want = d->n_rows;
+    c->stats = true;
+    c->n_sample = want;
+    c->stride = d->n_rows / want;
+    for (int k = 0; k < IN_COUNT; k++) {
+        int lk = k_kind_lin[k];
+        int64_t n = L->n_in[lk];
+        snprintf(c->names[k], LQ_MAX_NAME, "%s", L->names[lk]);
+        c->n_in[k] = n;
+        c->sum_abs[k] = lq_calloc((size_t)n, sizeof(double), err, "passes stats");
+        c->max_abs[k] = lq_calloc((size_t)n, sizeof(float), err, "passes stats");
+        c->sample[k] = lq_malloc((size_t)want * (size_t)n * sizeof(float), err, "passes sample");
+        if (!c->sum_abs[k] || !c->max_abs[k] || !c->sample[k]) return LQ_ERR_NOMEM;
+    }
+    return run_layer(d, L->il, false, c, err);
+}
+
+/* Moves the layer's results into the tensor set and the report. */
+static lq_status emit_layer(driver *d, layer_state *L, lq_error *err) {
+    lq_status st = LQ_OK;
+    for (int l = 0; l < L_COUNT && st == LQ_OK; l++) {
+        int64_t ne[LQ_MAX_DIMS] = {L->n_in[l], L->n_out[l], 1, 1};
+        lq_pass_tensor *r = &d->rep->tensors[d->rep->n_tensors];
+        *r = L->rep[l];
+        if (L->q[l]) {
+            r->type = L->types[l];
+            st = lq_tensor_set_put(d->out, L->names[l], L->types[l], ne, L->q[l], L->q_bytes[l], err);
+            if (st == LQ_OK) L->q[l] = NULL;
+        } else if (L->w_changed[l]) {
+            r->type = LQ_TYPE_F32;
+            st = lq_tensor_set_put(d->out, L->names[l], LQ_TYPE_F32, ne, L->w[l],
+                                   (size_t)L->n_in[l] * (size_t)L->n_out[l] * sizeof(float), err);
+            if (st == LQ_OK) L->w[l] = NULL;
+        } else {
+            continue;
+        }
+        if (r->gptq && r->report.rtn_fallback) d->rep->n_rtn_fallback++;
+        if (r->gptq && r->report.n_retries > 0) d->rep->n_damp_retry++;
+        d->rep->n_tensors++;
+    }
+    for (int k = 0; k < 2 && st == LQ_OK; k++) {
+        if (!L->norm_changed[k]) continue;
+        int64_t ne[LQ_MAX_DIMS] = {d->n_embd, 1, 1, 1};
+        lq_pass_tensor *r = &d->rep->tensors[d->rep->n_tensors];
+        memset(r, 0, sizeof *r);
+        snprintf(r->name, LQ_MAX_NAME, "%s", L->norm_names[k]);
+        r->type = LQ_TYPE_F32;
+        r->awq_alpha = r->clip_ratio = -1.0;
+        r->sq_alpha = L->sq_alpha[k];
+        st = lq_tensor_set_put(d->out, L->norm_names[k], LQ_TYPE_F32, ne, L->norm[k],
+                               (size_t)d->n_embd * sizeof(float), err);
+        if (st == LQ_OK) {
+            L->norm[k] = NULL;
+            d->rep->n_tensors++;
+        }
+    }
+    return st;
+}
+
+static lq_status process_layer(driver *d, int64_t il, lq_error *err) {
+    layer_state L;
+    capture c;
+    memset(&c, 0, sizeof c);
+    lq_status st = load_layer(d, il, &L, err);
+    lq_pass_method method = d->o->method;
+    bool awq = method == LQ_PASS_AWQ || method == LQ_PASS_AWQ_GPTQ;
+    bool sq = d->o->smoothquant_alpha >= 0.0 || d->o->smoothquant_auto;
+    if (st == LQ_OK && (awq || sq)) {
+        double t0 = now_s();
+        st = stats_pass(d, &L, &c, err);
+        if (st == LQ_OK && sq) st = smoothquant_layer(d, &L, &c, err);
+        if (st == LQ_OK && awq) st = awq_layer(d, &L, &c, err);
+        d->rep->search_seconds += now_s() - t0;
+    }
+    /* the runtime reads the transformed float weights until each is quantized */
+    for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
+        if (L.w_changed[l]) st = set_runtime(d, &L, l, L.w[l], err);
+    if (st == LQ_OK && (method == LQ_PASS_GPTQ || method == LQ_PASS_AWQ_GPTQ))
+        st = gptq_layer(d, &L, err);
+    else if (st == LQ_OK && method != LQ_PASS_NONE)
+        for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
+            if (L.codec[l]) st = rtn_linear(d, &L, l, err);
+    if (st == LQ_OK) st = run_layer(d, il, true, NULL, err); /* inputs of the next layer */
+    if (st == LQ_OK) st = emit_layer(d, &L, err);
+    free_capture(&c);
+    free_layer(d, &L);
+    return st;
+}
+
+/* ---- entry point ----------------------------------------------------------------------------- */
+
+static lq_status check_args(const lq_model *m, const lq_plan *plan, const int32_t *tokens,
+                            int64_t n_seq, int64_t n_tok, const lq_passes_opts *o,
+                            lq_tensor_set *out, lq_error *err) {
+    if (!m || !plan || !tokens || !o || !out)
+        return lq_fail(err, LQ_ERR_INVALID, "passes: NULL argument");
+    if (n_seq <= 0 || n_tok <= 0 || n_seq > INT64_MAX / n_tok)
+        return lq_fail(err, LQ_ERR_INVALID, "passes: %lld sequences of %lld tokens", (long long)n_seq,
+                       (long long)n_tok);
+    if ((int)o->method < LQ_PASS_NONE || o->method > LQ_PASS_AWQ_GPTQ)
+        return lq_fail(err, LQ_ERR_INVALID, "passes: unknown method %d", (int)o->method);
+    if (o->smoothquant_alpha > 1.0 || (o->smoothquant_alpha >= 0.0 && o->smoothquant_auto))
+        return lq_fail(err, LQ_ERR_INVALID, "passes: smoothquant alpha %g (want 0..1, or auto alone)",
+                       o->smoothquant_alpha);
+    if (o->percdamp < 0.0 || o->percdamp >= 10.0)
+        return lq_fail(err, LQ_ERR_INVALID, "passes: percdamp %g out of range", o->percdamp);
+    return LQ_OK;
+}
+
+lq_status lq_passes_run(const lq_model *m, const lq_plan *plan, const int32_t *tokens,
+                        int64_t n_seq, int64_t n_tok, const lq_passes_opts *o, lq_tensor_set *out,
+                        lq_passes_report *report, lq_error *err) {
+    lq_passes_report local;
+    if (!report) report = &local;
+    memset(report, 0, sizeof *report);
+    lq_status st = check_args(m, plan, tokens, n_seq, n_tok, o, out, err);
+    if (st != LQ_OK) return st;
+    lq_la_init();
+    double t_start = now_s();
+    driver d;
+    memset(&d, 0, sizeof d);
+    d.m = m;
+    d.plan = plan;
+    d.o = o;
+    d.hp = lq_model_hparams(m);
+    d.n_seq = n_seq;
+    d.n_tok = n_tok;
+    d.n_rows = n_seq * n_tok;
+    d.n_embd = d.hp->n_embd;
+    d.batch_seq = 4096 / n_tok > 0 ? 4096 / n_tok : 1;
+    d.rep = report;
+    d.out = out;
+    d.n_threads = o->n_threads > 0 ? o->n_threads : lq_n_cpus();
+
+    lq_runtime_opts ro = {d.n_threads, (int)n_tok, (int)n_tok, true};
+    if ((st = lq_runtime_create(m, &ro, &d.rt, err))) return st;
+    size_t hidden_n = (size_t)d.n_rows * (size_t)d.n_embd;
+    size_t batch_n = (size_t)d.batch_seq * (size_t)n_tok * (size_t)d.n_embd;
+    d.hidden = lq_malloc(hidden_n * sizeof(float), err, "calibration activations");
+    d.scratch = lq_malloc(batch_n * sizeof(float), err, "calibration activations");
+    report->n_layer = d.hp->n_layer;
+    report->layer_seconds = lq_calloc((size_t)d.hp->n_layer, sizeof(double), err, "passes report");
+    report->tensors = lq_calloc((size_t)d.hp->n_layer * (L_COUNT + 2), sizeof(lq_pass_tensor), err, "passes report");
+    if (!d.hidden || !d.scratch || !report->layer_seconds || !report->tensors) {
+        st = LQ_ERR_NOMEM;
+        goto done;
+    }
+    st = lq_runtime_embed(d.rt, tokens, d.n_rows, d.hidden, err);
+    for (int64_t il = 0; il < d.hp->n_layer && st == LQ_OK; il++) {
+        double t0 = now_s();
+        st = process_layer(&d, il, err);
+        report->layer_seconds[il] = now_s() - t0;
+        if (st == LQ_OK && o->progress) o->progress(o->progress_ctx, il + 1, d.hp->n_layer, report->layer_seconds[il]);
+    }
+done:
+    report->seconds = now_s() - t_start;
+    free(d.hidden);
+    free(d.scratch);
+    lq_runtime_free(d.rt);
+    if (report == &local) lq_passes_report_free(&local);
+    return st;
+}
