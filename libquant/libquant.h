@@ -354,6 +354,15 @@ typedef struct lq_tensor {
 
 typedef enum lq_model_source { LQ_SOURCE_HF = 0, LQ_SOURCE_GGUF = 1 } lq_model_source;
 
+/* path: an HF directory (config.json + model.safetensors or its index; tokenizer.json optional),
+ * a .safetensors/.index.json file with config.json beside it, or a GGUF file (any tensor types).
+ * Every tensor that the hyperparameters imply must exist with the implied shape (else
+ * LQ_ERR_FORMAT naming tensor, actual and expected shape); HF checkpoints may hold nothing else,
+ * GGUF files may add non-block tensors (rope_freqs.weight). Tied embeddings: an HF checkpoint
+ * storing only lm_head.weight serves it as token_embd.weight (tie_embeddings set); a tied one
+ * storing both keeps token_embd only; output.weight is absent whenever tie_embeddings is set.
+ * Tensors are ordered token_embd, blocks by layer, output_norm, output (HF) or as in the file
+ * (GGUF). */
 lq_status lq_model_open(const char *path, lq_model **out, lq_error *err);
 void lq_model_close(lq_model *m);
 lq_model_source lq_model_source_kind(const lq_model *m);
