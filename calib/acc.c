@@ -56,6 +56,7 @@ void lq_stats_acc_free(lq_stats_acc *a) {
 }
 
 int64_t lq_stats_acc_n_entries(const lq_stats_acc *a) { return a ? a->n : 0; }
+bool calib_acc_wants_output(const lq_stats_acc *a) { return a->include_output; }
 
 static acc_entry *find_entry(lq_stats_acc *a, const char *name) {
     for (int64_t k = 0; k < a->n; k++) {

@@ -16,6 +16,9 @@ lq_status stats_set_meta(lq_stats *s, const lq_stats_meta *meta, lq_error *err);
 /* Sorts entries by name; a duplicate name is LQ_ERR_FORMAT naming origin. */
 lq_status stats_seal(lq_stats *s, const char *origin, lq_error *err);
 
+/* Whether the accumulator collects output.weight (then a pass must compute logits). */
+bool calib_acc_wants_output(const lq_stats_acc *a);
+
 /* Writes len bytes to path through a temporary file beside it, fsynced and renamed. */
 lq_status calib_write_file_atomic(const char *path, const void *data, size_t len, lq_error *err);
 

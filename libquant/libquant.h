@@ -775,8 +775,9 @@ typedef struct lq_calib_chunks {
 /* llama-imatrix's sampling: tokenize the whole text (BOS first when the vocab adds it), cut it
  * into consecutive chunks of chunk_size tokens (the tail is dropped), set each chunk's first
  * token to BOS when the vocab adds BOS. Then keep the first n_chunks, or with shuffle a seeded
- * random choice of n_chunks (same seed → same chunks), kept in text order. LQ_ERR_INVALID when
- * the text holds no whole chunk or n_chunks exceeds what it holds. */
+ * random choice of n_chunks (same seed → same chunks), kept in text order. Asking for more
+ * chunks than the text holds gives all of them (as llama-imatrix); LQ_ERR_INVALID when the
+ * text holds no whole chunk. */
 lq_status lq_calib_sample(const lq_tokenizer *tok, const char *text, size_t len,
                           const lq_calib_sample_opts *o, lq_calib_chunks *out, lq_error *err);
 void lq_calib_chunks_free(lq_calib_chunks *c);

@@ -17,6 +17,7 @@ static const lq_command commands[] = {
     {"bench", lq_cmd_bench, "prompt/generation speed of a model ('bench codecs': kernels)"},
     {"synth", lq_cmd_synth, "write a random Llama-shaped checkpoint (HF or GGUF)"},
     {"quantize", lq_cmd_quantize, "quantize a model to a llama.cpp GGUF (llama-quantize's presets and rules)"},
+    {"calibrate", lq_cmd_calibrate, "importance matrix and activation statistics over a text (llama-imatrix's method)"},
     {"codec", lq_cmd_codec, "quantize/dequantize raw float32 rows with one block codec"},
 };
 
