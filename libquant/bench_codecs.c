@@ -256,31 +256,39 @@ lq_status lq_bench_codec(lq_type type, const lq_bench_opts *o, lq_codec_bench *o
     }
     out->decode = timer_rate(&t, (double)dec_rows * BENCH_ROW * sizeof(float), 1);
 
-    /* dot products over all rows: 1 thread, then n_threads (rows split into contiguous ranges) */
+    /* Dot products over all rows, row by row and as a matrix-vector product, first on one
+     * thread, then on n_threads (rows split into contiguous ranges). On n_threads every pass
+     * is preceded by a plain streaming read of the same weights with the same threads, so
+     * the bandwidth the ratio is taken against saw the same machine load as the kernels. */
     dot_job job = {type, w, row_bytes, act, outv};
+    read_job rj;
+    memset(&rj, 0, sizeof rj);
+    rj.buf = (const uint64_t *)w;
+    const int64_t lines = (int64_t)(bytes / 64);
     for (int mt = 0; mt <= 1; mt++) {
         int threads = mt ? threads_used(o->n_threads, n_rows) : 1;
-        pass_timer td = {0};
+        pass_timer td = {0}, tm = {0}, tr = {0};
         for (int p = 0; p <= o->passes; p++) {
+            if (mt) {
+                timer_start(&tr);
+                lq_parallel_for(lines, threads, read_chunk, &rj);
+                timer_stop(&tr, p > 0);
+            }
             timer_start(&td);
             lq_parallel_for(n_rows, threads, dot_rows, &job);
             timer_stop(&td, p > 0);
-        }
-        lq_bench_rate r = timer_rate(&td, (double)bytes, threads);
-        if (mt) out->dot_mt = r;
-        else out->dot_1t = r;
-    }
-    for (int mt = 0; mt <= 1; mt++) {
-        int threads = mt ? threads_used(o->n_threads, n_rows) : 1;
-        pass_timer td = {0};
-        for (int p = 0; p <= o->passes; p++) {
-            timer_start(&td);
+            timer_start(&tm);
             lq_kernel_matvec_q(type, w, row_bytes, n_rows, act, BENCH_ROW, outv, threads);
-            timer_stop(&td, p > 0);
+            timer_stop(&tm, p > 0);
         }
-        lq_bench_rate r = timer_rate(&td, (double)bytes, threads);
-        if (mt) out->matvec_mt = r;
-        else out->matvec_1t = r;
+        if (mt) {
+            out->dot_mt = timer_rate(&td, (double)bytes, threads);
+            out->matvec_mt = timer_rate(&tm, (double)bytes, threads);
+            out->read_bw = timer_rate(&tr, (double)(lines * 64), threads);
+        } else {
+            out->dot_1t = timer_rate(&td, (double)bytes, threads);
+            out->matvec_1t = timer_rate(&tm, (double)bytes, threads);
+        }
     }
     out->weight_bytes = bytes;
     free(w);

@@ -514,6 +514,8 @@ typedef struct lq_codec_bench {
     lq_bench_rate decode;               /* f32 output bytes/s of lq_kernel_dequant_row, 1 thread */
     lq_bench_rate dot_1t, dot_mt;       /* weight bytes/s of lq_kernel_dot_q × vec-dot activations */
     lq_bench_rate matvec_1t, matvec_mt; /* weight bytes/s of lq_kernel_matvec_q */
+    lq_bench_rate read_bw;              /* plain streaming read of the same weights, n_threads,
+                                         * passes interleaved with the n_threads dot passes */
     size_t weight_bytes;                /* bytes of weights the dot test streamed */
     char note[256];
 } lq_codec_bench;
