@@ -36,7 +36,7 @@ lq_status lq_synth_shape(const char *name, lq_synth_opts *o, lq_error *err) {
  * Tensors and their values
  * ------------------------------------------------------------------------------------- */
 
-enum { K_EMBD, K_NORM, K_Q, K_K, K_V, K_O, K_GATE, K_UP, K_DOWN, K_OUT };
+enum { K_EMBD, K_NORM, K_Q, K_K, K_V, K_O, K_GATE, K_UP, K_DOWN, K_OUT, K_QB, K_KB, K_VB, K_OB, K_ROPE };
 
 typedef struct synth_tensor {
     char gguf_name[LQ_MAX_NAME];
@@ -60,7 +60,8 @@ static uint64_t splitmix64(uint64_t *s) {
 static void synth_row(const lq_synth_opts *o, const synth_tensor *t, int64_t r, float *out) {
     uint64_t state = o->seed * 0x2545F4914F6CDD1Dull ^ (t->index << 40) ^ (uint64_t)r;
     splitmix64(&state);
-    float std = t->kind == K_NORM ? 0.1f : t->kind == K_EMBD ? 1.0f : 1.0f / sqrtf((float)t->n_in);
+    bool is_bias = t->kind == K_QB || t->kind == K_KB || t->kind == K_VB || t->kind == K_OB;
+    float std = t->kind == K_NORM ? 0.1f : t->kind == K_EMBD ? 1.0f : is_bias ? 0.5f : 1.0f / sqrtf((float)t->n_in);
     float mean = t->kind == K_NORM ? 1.0f : 0.0f;
     for (int64_t i = 0; i < t->n_in; i++) {
         uint64_t u = splitmix64(&state);
@@ -83,7 +84,7 @@ static bool use_more_bits(int64_t i, int64_t n) {
 
 /* llama-quantize's choice for a tensor under a base type (output head and the _M rules). */
 static lq_type choose_type(const lq_synth_opts *o, const synth_tensor *t) {
-    if (t->kind == K_NORM) return LQ_TYPE_F32;
+    if (t->n_out == 1) return LQ_TYPE_F32; /* norms, biases, rope factors */
     lq_type type = o->type;
     const lq_type_traits *base = lq_type_get(o->type);
     if (o->llama_mix && base->is_quantized) {
@@ -97,7 +98,7 @@ static lq_type choose_type(const lq_synth_opts *o, const synth_tensor *t) {
     return type;
 }
 
-static int list_tensors(const lq_synth_opts *o, synth_tensor *ts) {
+static int list_tensors(const lq_synth_opts *o, bool gguf, synth_tensor *ts) {
     int n = 0;
     int64_t hd = o->n_embd / o->n_head, q_dim = o->n_head * hd, kv_dim = o->n_head_kv * hd;
 #define ADD(kind_, layer_, gg_, hf_, n_in_, n_out_)                                             \
@@ -118,21 +119,59 @@ static int list_tensors(const lq_synth_opts *o, synth_tensor *ts) {
         ADD(K_Q, l, "blk.%d.attn_q.weight", "model.layers.%d.self_attn.q_proj.weight", o->n_embd, q_dim);
         ADD(K_K, l, "blk.%d.attn_k.weight", "model.layers.%d.self_attn.k_proj.weight", o->n_embd, kv_dim);
         ADD(K_V, l, "blk.%d.attn_v.weight", "model.layers.%d.self_attn.v_proj.weight", o->n_embd, kv_dim);
+        if (o->qkv_bias) {
+            ADD(K_QB, l, "blk.%d.attn_q.bias", "model.layers.%d.self_attn.q_proj.bias", q_dim, 1);
+            ADD(K_KB, l, "blk.%d.attn_k.bias", "model.layers.%d.self_attn.k_proj.bias", kv_dim, 1);
+            ADD(K_VB, l, "blk.%d.attn_v.bias", "model.layers.%d.self_attn.v_proj.bias", kv_dim, 1);
+        }
         ADD(K_O, l, "blk.%d.attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", q_dim, o->n_embd);
+        if (o->qkv_bias) /* HF's attention_bias covers o_proj too */
+            ADD(K_OB, l, "blk.%d.attn_output.bias", "model.layers.%d.self_attn.o_proj.bias", o->n_embd, 1);
         ADD(K_NORM, l, "blk.%d.ffn_norm.weight", "model.layers.%d.post_attention_layernorm.weight", o->n_embd, 1);
         ADD(K_GATE, l, "blk.%d.ffn_gate.weight", "model.layers.%d.mlp.gate_proj.weight", o->n_embd, o->n_ff);
         ADD(K_UP, l, "blk.%d.ffn_up.weight", "model.layers.%d.mlp.up_proj.weight", o->n_embd, o->n_ff);
         ADD(K_DOWN, l, "blk.%d.ffn_down.weight", "model.layers.%d.mlp.down_proj.weight", o->n_ff, o->n_embd);
     }
     ADD(K_NORM, -1, "output_norm.weight%.0d", "model.norm.weight%.0d", o->n_embd, 1);
+    if (o->rope_llama3 && gguf) /* GGUF carries Llama-3 scaling as this tensor; HF in config.json */
+        ADD(K_ROPE, -1, "rope_freqs.weight%.0d", "rope_freqs%.0d", o->n_embd / o->n_head / 2, 1);
     if (!o->tie_embeddings) ADD(K_OUT, -1, "output.weight%.0d", "lm_head.weight%.0d", o->n_embd, o->n_vocab);
 #undef ADD
     return n;
 }
 
 /* All rows of a tensor in float, in the requested row order (GGUF permutes Q and K). */
+/* llama.cpp's rope_freqs: per frequency pair, the divisor Llama-3 scaling applies. */
+static void llama3_rope_divisors(const lq_synth_opts *o, int64_t hd, float *out) {
+    double factor = o->rope_factor, lo = o->rope_low_freq_factor, hi = o->rope_high_freq_factor;
+    double orig = (double)o->rope_orig_ctx;
+    for (int64_t i = 0; i < hd / 2; i++) {
+        double wavelen = 2.0 * M_PI / pow(o->rope_theta, -2.0 * (double)i / (double)hd);
+        if (wavelen < orig / hi) {
+            out[i] = 1.0f;
+        } else if (wavelen > orig / lo) {
+            out[i] = (float)factor;
+        } else {
+            double smooth = (orig / wavelen - lo) / (hi - lo);
+            out[i] = (float)(1.0 / ((1.0 - smooth) / factor + smooth));
+        }
+    }
+}
+
 static void synth_matrix(const lq_synth_opts *o, const synth_tensor *t, bool gguf_order, float *out) {
     int64_t hd = o->n_embd / o->n_head;
+    if (t->kind == K_ROPE) {
+        llama3_rope_divisors(o, hd, out);
+        return;
+    }
+    if ((t->kind == K_QB || t->kind == K_KB) && gguf_order) { /* bias elements follow Q/K rows */
+        float *hf = (float *)malloc((size_t)t->n_in * sizeof(float));
+        if (!hf) return;
+        synth_row(o, t, 0, hf);
+        for (int64_t r = 0; r < t->n_in; r++) out[r] = hf[hf_row_of_gguf_row(r, hd)];
+        free(hf);
+        return;
+    }
     for (int64_t r = 0; r < t->n_out; r++) {
         int64_t src = r;
         if (gguf_order && (t->kind == K_Q || t->kind == K_K)) src = hf_row_of_gguf_row(r, hd);
@@ -308,6 +347,13 @@ static lq_status write_config(const char *dir, const lq_synth_opts *o, lq_error 
     json_object_set_new(c, "rms_norm_eps", json_real(o->rms_eps));
     json_object_set_new(c, "rope_theta", json_real(o->rope_theta));
     json_object_set_new(c, "tie_word_embeddings", json_boolean(o->tie_embeddings));
+    json_object_set_new(c, "attention_bias", json_boolean(o->qkv_bias));
+    if (o->rope_llama3)
+        json_object_set_new(c, "rope_scaling",
+                            json_pack("{s:s,s:f,s:f,s:f,s:I}", "rope_type", "llama3", "factor", (double)o->rope_factor,
+                                      "low_freq_factor", (double)o->rope_low_freq_factor, "high_freq_factor",
+                                      (double)o->rope_high_freq_factor, "original_max_position_embeddings",
+                                      (json_int_t)o->rope_orig_ctx));
     json_object_set_new(c, "hidden_act", json_string("silu"));
     json_object_set_new(c, "bos_token_id", json_integer(1));
     json_object_set_new(c, "eos_token_id", json_integer(2));
@@ -334,7 +380,7 @@ static char *st_header(const lq_synth_opts *o, const synth_tensor *ts, int n, si
     json_object_set_new(h, "__metadata__", meta);
     uint64_t at = 0;
     for (int i = 0; i < n; i++) {
-        lq_type type = ts[i].kind == K_NORM ? LQ_TYPE_F32 : o->type;
+        lq_type type = ts[i].n_out == 1 ? LQ_TYPE_F32 : o->type;
         uint64_t bytes = (uint64_t)ts[i].n_in * (uint64_t)ts[i].n_out * (type == LQ_TYPE_F32 ? 4 : 2);
         json_t *e = json_object();
         json_object_set_new(e, "dtype", json_string(st_dtype(type)));
@@ -392,7 +438,7 @@ static lq_status write_safetensors(const char *dir, const lq_synth_opts *o, synt
     if (!vals) { st = LQ_ERR_NOMEM; goto done; }
     for (int i = 0; ok && i < n; i++) {
         size_t count = (size_t)(ts[i].n_in * ts[i].n_out);
-        lq_type type = ts[i].kind == K_NORM ? LQ_TYPE_F32 : o->type;
+        lq_type type = ts[i].n_out == 1 ? LQ_TYPE_F32 : o->type;
         synth_matrix(o, &ts[i], false, vals);
         void *enc = vals + max_elems;
         if ((st = encode_rows(o, type, vals, enc, ts[i].n_out, ts[i].n_in, err))) goto done;
@@ -414,12 +460,13 @@ done:
 lq_status lq_synth_write(const char *path, const lq_synth_opts *o, lq_error *err) {
     lq_status st = check_opts(o, err);
     if (st) return st;
-    int max_tensors = 3 + 9 * (int)o->n_layer;
+    int max_tensors = 4 + 13 * (int)o->n_layer; /* 9 per layer, 4 more with biases */
     synth_tensor *ts = (synth_tensor *)lq_calloc((size_t)max_tensors, sizeof *ts, err, "tensor list");
     if (!ts) return err ? err->code : LQ_ERR_NOMEM;
-    int n = list_tensors(o, ts);
     size_t len = strlen(path);
-    if (len >= 5 && !strcmp(path + len - 5, ".gguf")) {
+    bool gguf = len >= 5 && !strcmp(path + len - 5, ".gguf");
+    int n = list_tensors(o, gguf, ts);
+    if (gguf) {
         st = write_gguf(path, o, ts, n, err);
     } else if (o->type != LQ_TYPE_F32 && o->type != LQ_TYPE_F16 && o->type != LQ_TYPE_BF16) {
         st = lq_fail(err, LQ_ERR_INVALID, "%s: a safetensors checkpoint holds f32, f16 or bf16 only "

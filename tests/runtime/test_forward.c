@@ -12,12 +12,13 @@
  * Naive model: every matrix as fp32 in HF order (rows = outputs), written for clarity
  * ------------------------------------------------------------------------------------- */
 typedef struct naive_layer {
-    float *attn_norm, *ffn_norm, *wq, *wk, *wv, *wo, *wg, *wu, *wd, *bq, *bk, *bv;
+    float *attn_norm, *ffn_norm, *wq, *wk, *wv, *wo, *wg, *wu, *wd, *bq, *bk, *bv, *bo;
 } naive_layer;
 
 typedef struct naive_model {
     lq_hparams hp;
     float *embd, *out, *out_norm;
+    double *inv_freq; /* head_dim/2 RoPE frequencies */
     naive_layer *layers;
 } naive_model;
 
@@ -68,6 +69,30 @@ static void unpermute_rows(float *w, int64_t n_rows, int64_t row_len, int64_t hd
     free(copy);
 }
 
+/* HF's default inverse frequencies, with Llama-3 scaling as transformers computes it from the
+ * config, or divided by a GGUF rope_freqs tensor. */
+static double *naive_rope_freqs(const lq_model *m, const lq_hparams *hp) {
+    int64_t hd = hp->head_dim;
+    double *f = malloc((size_t)(hd / 2) * sizeof(double));
+    for (int64_t i = 0; i < hd / 2; i++) f[i] = 1.0 / pow(hp->rope_theta, (double)(2 * i) / hd);
+    float *div = get(m, "rope_freqs.weight", 0, false);
+    if (div) {
+        for (int64_t i = 0; i < hd / 2; i++) f[i] /= div[i];
+        free(div);
+    } else if (hp->rope_scaling == LQ_ROPE_SCALING_LLAMA3) {
+        double factor = hp->rope_factor, lo = hp->rope_low_freq_factor, hi = hp->rope_high_freq_factor;
+        double old_ctx = (double)hp->rope_orig_ctx;
+        for (int64_t i = 0; i < hd / 2; i++) {
+            double wavelen = 2 * M_PI / f[i];
+            double scaled = wavelen > old_ctx / lo ? f[i] / factor : f[i];
+            double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+            bool medium = !(wavelen < old_ctx / hi) && !(wavelen > old_ctx / lo);
+            f[i] = medium ? (1 - smooth) * scaled / factor + smooth * scaled : scaled;
+        }
+    }
+    return f;
+}
+
 static naive_model naive_load(const lq_model *m) {
     naive_model nm;
     nm.hp = *lq_model_hparams(m);
@@ -77,6 +102,7 @@ static naive_model naive_load(const lq_model *m) {
     if (!nm.out) nm.out = get(m, "token_embd.weight", 0, true);
     nm.out_norm = get(m, "output_norm.weight", 0, true);
     nm.layers = calloc((size_t)nm.hp.n_layer, sizeof(naive_layer));
+    nm.inv_freq = naive_rope_freqs(m, &nm.hp);
     bool interleaved = lq_model_rope_layout(m) == LQ_ROPE_INTERLEAVED;
     for (int l = 0; l < nm.hp.n_layer; l++) {
         naive_layer *L = &nm.layers[l];
@@ -92,6 +118,7 @@ static naive_model naive_load(const lq_model *m) {
         L->bq = get(m, "blk.%d.attn_q.bias", l, false);
         L->bk = get(m, "blk.%d.attn_k.bias", l, false);
         L->bv = get(m, "blk.%d.attn_v.bias", l, false);
+        L->bo = get(m, "blk.%d.attn_output.bias", l, false);
         if (interleaved) {
             int64_t hd = nm.hp.head_dim;
             unpermute_rows(L->wq, nm.hp.n_head * hd, nm.hp.n_embd, hd);
@@ -107,9 +134,10 @@ static void naive_free(naive_model *nm) {
     if (nm->out != nm->embd) free(nm->out);
     free(nm->embd);
     free(nm->out_norm);
+    free(nm->inv_freq);
     for (int l = 0; l < nm->hp.n_layer; l++) {
         naive_layer *L = &nm->layers[l];
-        float *ps[] = {L->attn_norm, L->ffn_norm, L->wq, L->wk, L->wv, L->wo, L->wg, L->wu, L->wd, L->bq, L->bk, L->bv};
+        float *ps[] = {L->attn_norm, L->ffn_norm, L->wq, L->wk, L->wv, L->wo, L->wg, L->wu, L->wd, L->bq, L->bk, L->bv, L->bo};
         for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
     }
     free(nm->layers);
@@ -131,10 +159,10 @@ static void naive_rmsnorm(const float *x, const float *w, float *y, int64_t n, f
 }
 
 /* HF apply_rotary_pos_emb: x*cos + rotate_half(x)*sin, pairs (i, i + hd/2). */
-static void naive_rope(float *v, int64_t n_heads, int64_t hd, int64_t pos, double theta) {
+static void naive_rope(float *v, int64_t n_heads, int64_t hd, int64_t pos, const double *inv_freq) {
     for (int64_t h = 0; h < n_heads; h++)
         for (int64_t i = 0; i < hd / 2; i++) {
-            double angle = pos * pow(theta, -2.0 * i / hd);
+            double angle = pos * inv_freq[i];
             float *a = v + h * hd + i, *b = v + h * hd + i + hd / 2;
             double x0 = *a, x1 = *b;
             *a = (float)(x0 * cos(angle) - x1 * sin(angle));
@@ -161,8 +189,8 @@ static void naive_forward(const naive_model *nm, const int32_t *tokens, int64_t 
             naive_matvec(L->wq, L->bq, h, q, qd, E);
             naive_matvec(L->wk, L->bk, h, kt, kvd, E);
             naive_matvec(L->wv, L->bv, h, vt, kvd, E);
-            naive_rope(q, hp->n_head, hd, t, hp->rope_theta);
-            naive_rope(kt, hp->n_head_kv, hd, t, hp->rope_theta);
+            naive_rope(q, hp->n_head, hd, t, nm->inv_freq);
+            naive_rope(kt, hp->n_head_kv, hd, t, nm->inv_freq);
             for (int64_t hh = 0; hh < hp->n_head; hh++) {
                 int64_t kvh = hh / (hp->n_head / hp->n_head_kv);
                 double mx = -1e300, sum = 0;
@@ -180,7 +208,7 @@ static void naive_forward(const naive_model *nm, const int32_t *tokens, int64_t 
                     att[hh * hd + i] = (float)o;
                 }
             }
-            naive_matvec(L->wo, NULL, att, tmp, E, qd);
+            naive_matvec(L->wo, L->bo, att, tmp, E, qd);
             for (int64_t i = 0; i < E; i++) x[i] += tmp[i];
             naive_rmsnorm(x, L->ffn_norm, h, E, hp->rms_eps);
             naive_matvec(L->wg, NULL, h, g, F, E);
@@ -337,6 +365,41 @@ static void test_synthetic_types(const char *tmp) {
     }
 }
 
+/* q/k/v/o biases and Llama-3 RoPE scaling, in both layouts, against the naive pass. */
+static void test_bias_and_llama3_rope(const char *tmp) {
+    lq_error err;
+    lq_synth_opts o;
+    CHECK_OK(lq_synth_shape("tiny", &o, &err), &err);
+    o.qkv_bias = true;
+    o.rope_llama3 = true;
+    o.rope_factor = 8, o.rope_low_freq_factor = 1, o.rope_high_freq_factor = 4, o.rope_orig_ctx = 8192;
+    o.seed = 5;
+    char dir[4200], gguf[4200];
+    snprintf(dir, sizeof dir, "%s/synth-bias-hf", tmp);
+    snprintf(gguf, sizeof gguf, "%s/synth-bias.gguf", tmp);
+    CHECK_OK(lq_synth_write(dir, &o, &err), &err);
+    CHECK_OK(lq_synth_write(gguf, &o, &err), &err);
+    compare_model(dir, "biases + llama3 rope (HF)", 1e-4, 1e-4);
+    compare_model(gguf, "biases + llama3 rope (GGUF)", 1e-4, 1e-4);
+    /* and the scaling matters: the same weights without it give other logits */
+    lq_model *a = NULL, *b = NULL;
+    CHECK_OK(lq_model_open(dir, &a, &err), &err);
+    o.rope_llama3 = false;
+    snprintf(dir, sizeof dir, "%s/synth-bias-noscale", tmp);
+    CHECK_OK(lq_synth_write(dir, &o, &err), &err);
+    CHECK_OK(lq_model_open(dir, &b, &err), &err);
+    if (a && b) {
+        CHECK(lq_model_hparams(a)->rope_scaling == LQ_ROPE_SCALING_LLAMA3);
+        int32_t tok[N_TOK];
+        make_tokens(tok, N_TOK, o.n_vocab, 8);
+        float *la = runtime_logits(a, tok, N_TOK, true, 1), *lb = runtime_logits(b, tok, N_TOK, true, 1);
+        CHECK(la && lb && max_rel_err(la, lb, N_TOK, o.n_vocab) > 1e-3);
+        free(la), free(lb);
+    }
+    lq_model_close(a);
+    lq_model_close(b);
+}
+
 /* The same seed written as an HF directory and as GGUF (rows permuted for interleaved RoPE)
  * is the same model: logits agree. */
 static void test_hf_vs_gguf(const char *tmp) {
@@ -474,6 +537,7 @@ int main(void) {
     test_tiled_products();
     test_synthetic_types(tmp);
     test_hf_vs_gguf(tmp);
+    test_bias_and_llama3_rope(tmp);
     test_layer_api(tmp);
     test_656k();
     TEST_DONE();
