@@ -32,6 +32,16 @@ static inline __m256 gather_h8(const void *p, __m256i offsets) {
     return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(w));
 }
 
+/* ... of 16 consecutive blocks → 16 floats (one gather instead of two). */
+static inline __m512 gather_h16(const void *p, __m512i offsets) {
+    __m512i w = _mm512_i32gather_epi32(offsets, p, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(w));
+}
+static inline __m512i strides16(int stride) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32(stride));
+}
+
 static inline __m256i strides8(int stride) {
     return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
 }
@@ -97,9 +107,11 @@ static inline __m512 pair_ints_ps(__m512i u, __m512i yv, __m512i off) {
 #define NO_MIN(accm, xb, yb, gx, gy) (void)0
 #define WITH_MIN(accm, xb, yb, gx, gy) accm = _mm256_fmadd_ps(gather_h8(&(xb)->m, gx), gather_h8(&(yb)->s, gy), accm)
 
-/* One row: 8 blocks per step (4 pairs), scales gathered, the rest of the row by the 256-bit
- * kernel. The two-row variant below performs, for each row, exactly these float operations
- * in this order, so both give identical bits. */
+/* One row: 16 blocks per step (one gather of 16 scales per side), then 8, the rest of the
+ * row by the 256-bit kernel. The two-row variant below steps by 8 blocks (16 would run out of
+ * registers) but performs, for each row, exactly these float operations in this order (the
+ * 16-block step is two 8-block steps with the scales gathered at once), so both give
+ * identical bits. */
 #define LEGACY_DOT512(name, wblock_t, ablock_t, U, YPAIR, PERM, OFFSET, MIN_TERM, tail_fn)      \
     static float name(const void *row, const void *act, int64_t n) {                          \
         const wblock_t *x = (const wblock_t *)row;                                             \
@@ -108,7 +120,23 @@ static inline __m512 pair_ints_ps(__m512i u, __m512i yv, __m512i off) {
         const __m256i gx = strides8((int)sizeof(wblock_t)), gy = strides8((int)sizeof(ablock_t)); \
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                         \
         __m256 accm = _mm256_setzero_ps();                                                     \
+        const __m512i gx16 = strides16((int)sizeof(wblock_t)), gy16 = strides16((int)sizeof(ablock_t)); \
         int64_t i = 0;                                                                         \
+        for (; i + 16 <= nb; i += 16) { /* as two 8-block steps, with one gather each */       \
+            const wblock_t *xb = x + i;                                                        \
+            const ablock_t *yb = y + i;                                                        \
+            prefetch_ahead(xb, 16 * sizeof(wblock_t));                                         \
+            __m512 d16 = _mm512_mul_ps(gather_h16(&xb->d, gx16), gather_h16(&yb->d, gy16));   \
+            for (int p = 0; p < 8; p++) {                                                      \
+                __m512i yv = YPAIR((const uint8_t *)yb[2 * p].qs, (int)sizeof(ablock_t));      \
+                __m512 v = pair_ints_ps(U(xb + 2 * p), yv, offset_dot(yv, OFFSET));            \
+                __m512 dp = _mm512_permutexvar_ps(_mm512_add_epi32(PERM(p & 3), _mm512_set1_epi32(p & 4 ? 8 : 0)), d16); \
+                if (p & 1) acc1 = _mm512_fmadd_ps(v, dp, acc1);                                \
+                else acc0 = _mm512_fmadd_ps(v, dp, acc0);                                      \
+            }                                                                                  \
+            MIN_TERM(accm, xb, yb, gx, gy);                                                    \
+            MIN_TERM(accm, xb + 8, yb + 8, gx, gy);                                            \
+        }                                                                                      \
         for (; i + 8 <= nb; i += 8) {                                                          \
             const wblock_t *xb = x + i;                                                        \
             const ablock_t *yb = y + i;                                                        \
