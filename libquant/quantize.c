@@ -20,14 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The statistics reader (calib/) is being written alongside: until it is linked in, --imatrix
- * reports that it is unavailable instead of breaking the build. */
-#pragma weak lq_stats_read
-#pragma weak lq_stats_free
-#pragma weak lq_stats_n_entries
-#pragma weak lq_stats_find
-#pragma weak lq_stats_importance
-
 #define CHUNK_ELEMS ((int64_t)1 << 24) /* 64 MiB of fp32 per chunk */
 
 typedef struct qctx {
@@ -206,28 +198,20 @@ static lq_status write_gguf_metadata(lq_gguf_writer *w, const qctx *q, lq_error 
     return LQ_OK;
 }
 
-/* quantize.imatrix.* as llama-quantize records them (i32 counts); dataset and chunk count come
- * from the statistics file when it is a GGUF that has them. */
+/* quantize.imatrix.* as llama-quantize records them (counts as i32); dataset and chunk count
+ * from the statistics file's metadata when it has them. */
 static lq_status write_imatrix_keys(lq_gguf_writer *w, const qctx *q, lq_error *err) {
     const char *path = q->o->imatrix_path;
+    const lq_stats_meta *meta = lq_stats_get_meta(q->stats);
     lq_status st = lq_gguf_writer_set_str(w, "quantize.imatrix.file", path, strlen(path), err);
+    if (!st && meta && meta->n_datasets > 0 && meta->datasets[0])
+        st = lq_gguf_writer_set_str(w, "quantize.imatrix.dataset", meta->datasets[0], strlen(meta->datasets[0]), err);
     int32_t entries = (int32_t)lq_stats_n_entries(q->stats);
     if (!st) st = lq_gguf_writer_set_scalar(w, "quantize.imatrix.entries_count", LQ_GGUF_INT32, &entries, err);
-    lq_gguf *g = NULL;
-    lq_error ignored;
-    if (st || lq_gguf_open(path, &g, &ignored) != LQ_OK) return st;
-    int64_t i = lq_gguf_find_key(g, "imatrix.datasets");
-    if (i >= 0 && lq_gguf_arr_n(g, i) > 0 && lq_gguf_arr_type(g, i) == LQ_GGUF_STRING) {
-        lq_str s = lq_gguf_arr_str(g, i, 0);
-        st = lq_gguf_writer_set_str(w, "quantize.imatrix.dataset", s.ptr, s.len, err);
+    if (!st && meta && meta->chunk_count >= 0 && meta->chunk_count <= INT32_MAX) {
+        int32_t chunks = (int32_t)meta->chunk_count;
+        st = lq_gguf_writer_set_scalar(w, "quantize.imatrix.chunks_count", LQ_GGUF_INT32, &chunks, err);
     }
-    i = lq_gguf_find_key(g, "imatrix.chunk_count");
-    uint64_t chunks;
-    if (!st && i >= 0 && lq_gguf_get_u64(g, i, &chunks, &ignored) == LQ_OK && chunks <= INT32_MAX) {
-        int32_t c = (int32_t)chunks;
-        st = lq_gguf_writer_set_scalar(w, "quantize.imatrix.chunks_count", LQ_GGUF_INT32, &c, err);
-    }
-    lq_gguf_close(g);
     return st;
 }
 
@@ -326,6 +310,20 @@ static int64_t chunk_rows(int64_t ne0, int64_t n_rows, int64_t head_dim) {
     return rows < n_rows ? rows : n_rows;
 }
 
+/* NaN/Inf in the weights: named by tensor (and source name), flat index, row and column. */
+static lq_status check_finite(const lq_tensor *t, const float *x, int64_t r0, int64_t n, lq_error *err) {
+    int64_t ne0 = t->ne[0], count = n * ne0;
+    for (int64_t i = 0; i < count; i++) {
+        if (isfinite(x[i])) continue;
+        int64_t row = r0 + i / ne0, col = i % ne0;
+        bool renamed = strcmp(t->name, t->source_name) != 0;
+        return lq_fail(err, LQ_ERR_NUMERIC, "%s: tensor %s%s%s%s: element %lld (row %lld, column %lld) is %s", t->file,
+                       t->name, renamed ? " (" : "", renamed ? t->source_name : "", renamed ? ")" : "",
+                       (long long)(row * ne0 + col), (long long)row, (long long)col, isnan(x[i]) ? "NaN" : "Inf");
+    }
+    return LQ_OK;
+}
+
 /* Encodes rows [r0, r0+n) of the tensor into q->enc (bytes of type e->type). */
 static lq_status encode_chunk(qctx *q, const lq_plan_entry *e, const lq_tensor *t, const float *imp,
                               int64_t r0, int64_t n, err_acc *acc, lq_error *err) {
@@ -337,6 +335,7 @@ static lq_status encode_chunk(qctx *q, const lq_plan_entry *e, const lq_tensor *
     }
     lq_status st = rows_to_f32(t, r0, n, q->f32, err);
     if (st) return lq_fail_wrap(err, "%s: tensor %s", t->file, t->name);
+    if ((st = check_finite(t, q->f32, r0, n, err))) return st;
     if (!(t->type == e->type && lq_type_get(t->type)->is_quantized)) {
         st = lq_quantize_rows_mt(e->type, q->f32, q->enc, n, ne0, imp, q->o->n_threads, err);
         if (st) {
@@ -445,8 +444,6 @@ static lq_status open_inputs(qctx *q, lq_error *err) {
                        "%s: Llama-3 RoPE scaling needs a rope_freqs tensor, which lq quantize does not "
                        "generate yet (convert with llama.cpp first)", o->model_path);
     q->permute_qk = lq_model_rope_layout(q->model) == LQ_ROPE_HALVES && q->hp->arch != LQ_ARCH_QWEN2;
-    if (o->imatrix_path && !lq_stats_read)
-        return lq_fail(err, LQ_ERR_UNSUPPORTED, "%s: this build has no statistics reader", o->imatrix_path);
     if (o->imatrix_path && (st = lq_stats_read(o->imatrix_path, &q->stats, err))) return st;
     lq_plan_opts po = o->plan;
     po.has_imatrix = q->stats != NULL;
