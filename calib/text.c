@@ -57,7 +57,14 @@ static lq_status read_all(const char *path, text_buf *out, lq_error *err) {
         }
         out->n += (size_t)k;
         out->p[out->n] = '\0';
-        if (k == 0) break;
+        if (k == 0) {
+            /* Z_BUF_ERROR at the end: the input ended inside a gzip stream (truncated file) */
+            int code = 0;
+            gzerror(f, &code);
+            if (code == Z_BUF_ERROR)
+                st = lq_fail(err, LQ_ERR_FORMAT, "%s: gzip stream truncated after %zu bytes of text", path, out->n);
+            break;
+        }
     }
     gzclose(f);
     return st;
