@@ -5,31 +5,54 @@
  * check types and lengths, then call the active table. */
 #include "kernels.h"
 
+#include <cpuid.h>
 #include <math.h>
 #include <pthread.h>
 
+/* CPUID + XGETBV directly: compilers disagree on __builtin_cpu_supports names (clang 14 has no
+ * "f16c" or "avx512vnni"), and the OS must have enabled the vector register state too. */
+typedef struct cpu_features {
+    bool fma, f16c, avx2, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni;
+} cpu_features;
+
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static cpu_features detect_features(void) {
+    cpu_features f = {0};
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1u)) return f; /* no OSXSAVE: no AVX */
+    uint64_t xcr0 = read_xcr0();
+    bool ymm_ok = (xcr0 & 0x6) == 0x6;   /* SSE + AVX state */
+    bool zmm_ok = (xcr0 & 0xE6) == 0xE6; /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    f.fma = ymm_ok && ((c >> 12) & 1u);
+    f.f16c = ymm_ok && ((c >> 29) & 1u);
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+    f.avx2 = ymm_ok && ((b >> 5) & 1u);
+    f.avx512f = zmm_ok && ((b >> 16) & 1u);
+    f.avx512dq = zmm_ok && ((b >> 17) & 1u);
+    f.avx512bw = zmm_ok && ((b >> 30) & 1u);
+    f.avx512vl = zmm_ok && ((b >> 31) & 1u);
+    f.avx512vnni = zmm_ok && ((c >> 11) & 1u);
+    return f;
+}
+
 const char *lq_cpu_simd_level(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl")) {
-        if (__builtin_cpu_supports("avx512vnni")) return "avx512vnni";
-        return "avx512";
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
-        return "avx2";
+    cpu_features f = detect_features();
+    if (f.avx512f && f.avx512bw && f.avx512vl) return f.avx512vnni ? "avx512vnni" : "avx512";
+    if (f.avx2 && f.fma && f.f16c) return "avx2";
     return "scalar";
 }
 
 /* The best kernel level this CPU runs. The AVX-512 kernels use VNNI (and DQ), so a CPU with
  * AVX-512 but without VNNI gets the AVX2 kernels. */
 static lq_simd cpu_best_level(void) {
-    __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                __builtin_cpu_supports("f16c");
-    bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
-                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+    cpu_features f = detect_features();
+    bool avx2 = f.avx2 && f.fma && f.f16c;
+    bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni;
     return avx512 ? LQ_SIMD_AVX512 : avx2 ? LQ_SIMD_AVX2 : LQ_SIMD_SCALAR;
 }
 
