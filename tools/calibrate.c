@@ -2,7 +2,9 @@
  * of every linear layer's input over a calibration text, chunked as llama-imatrix does. */
 #include "cli.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,11 +168,23 @@ static lq_status sample_text(calib_run *r, lq_error *err) {
     return st;
 }
 
+/* A missing or read-only output directory is reported before the (long) pass, not after. */
+static lq_status check_output_dir(const char *path, lq_error *err) {
+    char *copy = strdup(path);
+    if (!copy) return set_error(err, LQ_ERR_NOMEM, "calibrate: no memory");
+    const char *dir = dirname(copy);
+    lq_status st = access(dir, W_OK) == 0 ? LQ_OK
+                   : set_error(err, LQ_ERR_IO, "%s: cannot write in %s: %s", path, dir, strerror(errno));
+    free(copy);
+    return st;
+}
+
 static lq_status calibrate(calib_run *r, lq_error *err) {
     const calib_args *a = r->args;
     lq_runtime *rt = NULL;
     lq_stats_acc *acc = NULL;
-    lq_status st = lq_model_open(a->model, &r->model, err);
+    lq_status st = check_output_dir(a->output, err);
+    if (!st) st = lq_model_open(a->model, &r->model, err);
     if (!st) st = sample_text(r, err);
     if (!st && !(r->chunk_seconds = (double *)calloc((size_t)r->chunks.n_chunks, sizeof(double))))
         st = set_error(err, LQ_ERR_NOMEM, "calibrate: no memory for %lld chunk timings", (long long)r->chunks.n_chunks);
