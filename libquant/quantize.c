@@ -29,6 +29,7 @@ typedef struct qctx {
     lq_plan plan;
     lq_stats *stats;
     bool permute_qk; /* HF llama/mistral input: apply the converter's Q/K row order */
+    lq_tensor rope_freqs; /* generated for HF input with Llama-3 RoPE scaling (data: malloc'd) */
     int64_t total_elems, done_elems;
     /* scratch, sized for the largest chunk */
     float *f32, *decoded, *importance;
@@ -231,13 +232,52 @@ static lq_status write_metadata(lq_gguf_writer *w, const qctx *q, lq_error *err)
 static const lq_tensor *source_of(const qctx *q, const lq_plan_entry *e, bool *replaced) {
     const lq_tensor *r = lq_tensor_set_find(q->o->replacements, e->name);
     *replaced = r != NULL;
-    return r ? r : lq_model_find(q->model, e->name);
+    if (r) return r;
+    const lq_tensor *t = lq_model_find(q->model, e->name);
+    return t ? t : &q->rope_freqs;
+}
+
+/* The converter's Llama-3 divisors, in float32 as it computes them (torch float32 tensors):
+ * freq = 1 / base^(2i/d); wavelength 2π/freq; kept (1) above the high-frequency wavelength,
+ * the full factor below the low one, a smooth blend between. */
+static lq_status make_rope_freqs(qctx *q, lq_error *err) {
+    const lq_hparams *hp = q->hp;
+    int64_t half = hp->head_dim / 2;
+    float *d = lq_malloc((size_t)half * sizeof(float), err, "rope_freqs");
+    if (!d) return LQ_ERR_NOMEM;
+    float factor = hp->rope_factor, lo = hp->rope_low_freq_factor, hi = hp->rope_high_freq_factor;
+    double orig = (double)hp->rope_orig_ctx, lo_wavelen = orig / lo, hi_wavelen = orig / hi;
+    for (int64_t i = 0; i < half; i++) {
+        float freq = 1.0f / powf(hp->rope_theta, (float)(2 * i) / (float)hp->head_dim);
+        float wavelen = (float)(2.0 * M_PI) / freq;
+        if (wavelen < hi_wavelen) {
+            d[i] = 1.0f;
+        } else if (wavelen > lo_wavelen) {
+            d[i] = factor;
+        } else {
+            float smooth = ((float)orig / wavelen - lo) / (hi - lo);
+            d[i] = 1.0f / ((1.0f - smooth) / factor + smooth);
+        }
+    }
+    lq_tensor *t = &q->rope_freqs;
+    snprintf(t->name, sizeof t->name, "rope_freqs.weight");
+    t->source_name = "(rope_scaling in config.json)";
+    t->file = lq_model_path(q->model);
+    t->type = LQ_TYPE_F32;
+    t->n_dims = 1;
+    t->ne[0] = half;
+    t->ne[1] = t->ne[2] = t->ne[3] = 1;
+    t->nbytes = (uint64_t)half * sizeof(float);
+    t->data = d;
+    t->layer = -1;
+    return LQ_OK;
 }
 
 static lq_status check_entry(const qctx *q, const lq_plan_entry *e, lq_error *err) {
     bool replaced;
     const lq_tensor *t = source_of(q, e, &replaced), *orig = lq_model_find(q->model, e->name);
     const char *path = lq_model_path(q->model);
+    if (!orig) orig = &q->rope_freqs;
     if (replaced) {
         if (memcmp(t->ne, orig->ne, sizeof t->ne) != 0)
             return lq_fail(err, LQ_ERR_INVALID, "%s: replacement for %s has another shape", path, e->name);
@@ -360,6 +400,7 @@ static lq_status write_tensor(qctx *q, lq_gguf_writer *w, const lq_plan_entry *e
     bool replaced;
     const lq_tensor *t = source_of(q, e, &replaced);
     const lq_tensor *orig = lq_model_find(q->model, e->name);
+    if (!orig) orig = &q->rope_freqs;
     const float *imp = NULL;
     lq_status st = importance_for(q, e, &imp, err);
     if (st) return st;
@@ -427,6 +468,7 @@ static void free_ctx(qctx *q) {
     lq_plan_free(&q->plan);
     if (q->stats) lq_stats_free(q->stats);
     lq_model_close(q->model);
+    free((void *)q->rope_freqs.data);
     free(q->f32);
     free(q->decoded);
     free(q->enc);
@@ -439,10 +481,9 @@ static lq_status open_inputs(qctx *q, lq_error *err) {
     lq_status st = lq_model_open(o->model_path, &q->model, err);
     if (st) return st;
     q->hp = lq_model_hparams(q->model);
-    if (lq_model_source_kind(q->model) == LQ_SOURCE_HF && q->hp->rope_scaling != LQ_ROPE_SCALING_NONE)
-        return lq_fail(err, LQ_ERR_UNSUPPORTED,
-                       "%s: Llama-3 RoPE scaling needs a rope_freqs tensor, which lq quantize does not "
-                       "generate yet (convert with llama.cpp first)", o->model_path);
+    if (lq_model_source_kind(q->model) == LQ_SOURCE_HF && q->hp->rope_scaling == LQ_ROPE_SCALING_LLAMA3 &&
+        !lq_model_find(q->model, "rope_freqs.weight") && (st = make_rope_freqs(q, err)))
+        return st;
     q->permute_qk = lq_model_rope_layout(q->model) == LQ_ROPE_HALVES && q->hp->arch != LQ_ARCH_QWEN2;
     if (o->imatrix_path && (st = lq_stats_read(o->imatrix_path, &q->stats, err))) return st;
     lq_plan_opts po = o->plan;

@@ -305,6 +305,21 @@ static void choose(rules_ctx *c, const lq_model *m, const lq_plan_opts *o, const
     e->type = type;
 }
 
+/* HF checkpoints with Llama-3 RoPE scaling: the converter adds a rope_freqs.weight tensor
+ * (F32, head_dim/2 divisors) that lq_quantize_model computes. */
+static bool needs_rope_freqs(const lq_model *m) {
+    return lq_model_source_kind(m) == LQ_SOURCE_HF && lq_model_hparams(m)->rope_scaling == LQ_ROPE_SCALING_LLAMA3 &&
+           !lq_model_find(m, "rope_freqs.weight");
+}
+
+static void add_rope_freqs(const lq_model *m, lq_plan_entry *e) {
+    snprintf(e->name, sizeof e->name, "rope_freqs.weight");
+    e->type = e->src_type = LQ_TYPE_F32;
+    e->n_dims = 1;
+    e->ne[0] = lq_model_hparams(m)->head_dim / 2;
+    e->ne[1] = e->ne[2] = e->ne[3] = 1;
+}
+
 static lq_status check_opt_type(int type, const char *what, lq_error *err) {
     if (type < 0) return LQ_OK;
     const lq_type_traits *tr = lq_type_get(type);
@@ -324,7 +339,7 @@ lq_status lq_plan_build(const lq_model *m, const lq_plan_opts *o, lq_plan *plan,
     override *ov = NULL;
     if ((st = compile_overrides(o, &ov, err))) return st;
     int64_t n = lq_model_n_tensors(m);
-    plan->entries = lq_calloc((size_t)(n ? n : 1), sizeof *plan->entries, err, "the plan");
+    plan->entries = lq_calloc((size_t)n + 1, sizeof *plan->entries, err, "the plan");
     if (!plan->entries) {
         free_overrides(ov, o->n_tensor_types);
         return LQ_ERR_NOMEM;
@@ -337,14 +352,17 @@ lq_status lq_plan_build(const lq_model *m, const lq_plan_opts *o, lq_plan *plan,
         e->n_dims = t->n_dims;
         memcpy(e->ne, t->ne, sizeof e->ne);
     }
+    if (needs_rope_freqs(m)) add_rope_freqs(m, &plan->entries[n++]);
     qsort(plan->entries, (size_t)n, sizeof *plan->entries, cmp_entries);
     plan->n_entries = n;
     plan->ftype = ftype;
     /* the counters (attn_v, ffn_down) advance in file order, as in llama-quantize */
     rules_ctx c;
     init_rules(&c, m, ftype, o->has_imatrix);
-    for (int64_t i = 0; i < n; i++)
-        choose(&c, m, o, ov, base, &plan->entries[i], lq_model_find(m, plan->entries[i].name));
+    for (int64_t i = 0; i < n; i++) {
+        const lq_tensor *t = lq_model_find(m, plan->entries[i].name);
+        if (t) choose(&c, m, o, ov, base, &plan->entries[i], t);
+    }
     free_overrides(ov, o->n_tensor_types);
     return LQ_OK;
 }

@@ -289,6 +289,66 @@ static void test_nan(const char *dir) {
     free(bytes);
 }
 
+/* A synthetic HF checkpoint with q/k/v biases and Llama-3 RoPE scaling against the GGUF that
+ * lq_synth_write makes of the same seed (llama.cpp's layout, written independently): same
+ * tensors, Q/K rows and biases in the converter's order, the rope_freqs divisors. */
+static void test_synth_llama3(const char *dir) {
+    lq_synth_opts so;
+    lq_error err;
+    CHECK_OK(lq_synth_shape("tiny", &so, &err), &err);
+    so.qkv_bias = true;
+    so.rope_llama3 = true;
+    so.rope_factor = 8.0f, so.rope_low_freq_factor = 1.0f, so.rope_high_freq_factor = 4.0f;
+    so.rope_orig_ctx = 64; /* wavelengths on both sides of 64/4 .. 64/1: all three cases */
+    char hf[4200], ref[4200], out[4200];
+    snprintf(hf, sizeof hf, "%s/synth-hf", dir);
+    snprintf(ref, sizeof ref, "%s/synth-ref.gguf", dir);
+    CHECK_OK(lq_synth_write(hf, &so, &err), &err);
+    CHECK_OK(lq_synth_write(ref, &so, &err), &err);
+    const char *q = qt_quantize(hf, dir, "synth-f32.gguf", "F32", NULL, 2);
+    if (!q) return;
+    snprintf(out, sizeof out, "%s", q);
+    lq_gguf *a = NULL, *b = NULL;
+    CHECK_OK(lq_gguf_open(ref, &a, &err), &err);
+    CHECK_OK(lq_gguf_open(out, &b, &err), &err);
+    if (!a || !b) return;
+    CHECK(lq_gguf_n_tensors(a) == lq_gguf_n_tensors(b));
+    int64_t differ = 0;
+    for (int64_t i = 0; i < lq_gguf_n_tensors(a); i++) {
+        const lq_gguf_tensor_info *x = lq_gguf_tensor(a, i);
+        int64_t j = lq_gguf_find_tensor(b, x->name);
+        CHECKF(j >= 0, "%s missing", x->name);
+        if (j < 0) continue;
+        const lq_gguf_tensor_info *y = lq_gguf_tensor(b, j);
+        CHECK(x->type == LQ_TYPE_F32 && y->type == LQ_TYPE_F32 && !memcmp(x->ne, y->ne, sizeof x->ne));
+        /* lq_synth_write draws output.weight from another random stream in its two layouts when
+         * rope_freqs is present (its stream ids count the GGUF-only tensor): compare it with the
+         * HF checkpoint itself below */
+        if (!strcmp(x->name, "output.weight")) continue;
+        if (strcmp(x->name, "rope_freqs.weight") != 0) {
+            differ += memcmp(x->data, y->data, x->nbytes) != 0;
+            continue;
+        }
+        const float *u = x->data, *v = y->data;
+        int kinds[3] = {0, 0, 0};
+        for (int64_t k = 0; k < x->ne[0]; k++) {
+            CHECKF(fabsf(u[k] - v[k]) <= 1e-5f * u[k], "rope_freqs[%lld]: %g vs %g", (long long)k, u[k], v[k]);
+            kinds[u[k] == 1.0f ? 0 : u[k] == 8.0f ? 1 : 2]++;
+        }
+        CHECK(kinds[0] > 0 && kinds[1] > 0 && kinds[2] > 0);
+    }
+    CHECKF(differ == 0, "%lld tensors differ from llama.cpp's layout", (long long)differ);
+    lq_model *m = NULL;
+    CHECK_OK(lq_model_open(hf, &m, &err), &err);
+    int64_t j = lq_gguf_find_tensor(b, "output.weight");
+    const lq_tensor *t = m ? lq_model_find(m, "output.weight") : NULL;
+    CHECK(t && j >= 0 && t->nbytes == lq_gguf_tensor(b, j)->nbytes &&
+          !memcmp(t->data, lq_gguf_tensor(b, j)->data, t->nbytes));
+    lq_model_close(m);
+    lq_gguf_close(a);
+    lq_gguf_close(b);
+}
+
 int main(void) {
     const char *dir = test_tmpdir("quantize-file");
     char d[4096];
@@ -299,6 +359,7 @@ int main(void) {
     test_tokenizer(d);
     test_tensor_set(d);
     test_nan(d);
+    test_synth_llama3(d);
     qt_rmdir(d);
     TEST_DONE();
 }
