@@ -65,4 +65,7 @@ void lq_cli_install_signal_handlers(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Past a file-size limit (ulimit -f) write() then fails with EFBIG, which the writers report
+     * and clean up after, instead of the process dying with a temporary file left behind. */
+    signal(SIGXFSZ, SIG_IGN);
 }

@@ -30,7 +30,8 @@ int lq_cli_report(const char *cmd, const lq_error *err);
 int lq_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when argv[i] matches name; *value gets the next argument or the part after '='. */
 int lq_cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
-/* Installs SIGINT/SIGTERM handlers that set lq_interrupted. */
+/* Installs SIGINT/SIGTERM handlers that set lq_interrupted; ignores SIGXFSZ (a file-size limit
+ * then gives an I/O error). */
 void lq_cli_install_signal_handlers(void);
 
 typedef int (*lq_cmd_fn)(int argc, char **argv);
