@@ -342,6 +342,19 @@ static lq_status collect_special(lq_tokenizer *t, lq_error *err) {
     return LQ_OK;
 }
 
+/* The byte of a "<0xXX>" piece (len bytes, not NUL-terminated: no sscanf), or -1. */
+static int byte_piece_value(const char *s, size_t len) {
+    if (len != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
 /* Appends the output bytes of token id: what the token stands for in text. */
 static bool append_piece(const lq_tokenizer *t, int32_t id, tok_buf *b) {
     size_t len;
@@ -351,10 +364,9 @@ static bool append_piece(const lq_tokenizer *t, int32_t id, tok_buf *b) {
         return tok_buf_append(b, s, len);
     if (t->kind == TOK_KIND_SPM) {
         if (ty == TOK_TYPE_BYTE) {
-            unsigned v;
-            char c;
-            if (len == 6 && sscanf(s, "<0x%2X>", &v) == 1) {
-                c = (char)v;
+            int v = byte_piece_value(s, len);
+            if (v >= 0) {
+                char c = (char)v;
                 return tok_buf_append(b, &c, 1);
             }
             return tok_buf_append(b, s, len);
