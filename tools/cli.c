@@ -53,8 +53,15 @@ int lq_cli_opt(int argc, char **argv, int *i, const char *name, const char **val
     return 1;
 }
 
+/* First signal: ask the long loops to stop (they clean up and exit 130). A second one ends the
+ * process at once with the default action (temporary files may then stay beside the output),
+ * for a loop that does not poll. Only async-signal-safe calls here. */
 static void on_signal(int sig) {
-    (void)sig;
+    if (lq_interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     lq_interrupted = 1;
 }
 
