@@ -829,7 +829,7 @@ typedef struct lq_plan_opts {
     int output_type;          /* lq_type for output.weight, or -1 (the rules decide) */
     int token_embd_type;      /* lq_type for token_embd.weight, or -1 */
     /* "REGEX=TYPE" overrides (PCRE2, searched anywhere in the tensor name); applied after the
-     * mixing rules, the first matching rule wins (llama-quantize's --tensor-type). */
+     * mixing rules, the last matching rule wins (llama-quantize's --tensor-type). */
     const char *const *tensor_types;
     int n_tensor_types;
     bool has_imatrix;         /* rules differ with an importance matrix (ffn_down of Q4_0/Q5_0,

@@ -248,11 +248,11 @@ static lq_status compile_overrides(const lq_plan_opts *o, override **out, lq_err
     return LQ_OK;
 }
 
-/* First matching rule wins; returns -1 when none matches. */
+/* The last matching rule wins (llama-quantize's --tensor-type); -1 when none matches. */
 static int override_type(const override *ov, int n, const char *name) {
     pcre2_match_data *md = n > 0 ? pcre2_match_data_create(1, NULL) : NULL;
     int found = -1;
-    for (int i = 0; md && i < n && found < 0; i++)
+    for (int i = 0; md && i < n; i++)
         if (pcre2_match(ov[i].re, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) >= 0) found = (int)ov[i].type;
     pcre2_match_data_free(md);
     return found;

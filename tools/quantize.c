@@ -22,7 +22,7 @@ static const char *quantize_usage =
     "  --type TYPE                 preset (required)\n"
     "  --imatrix FILE              importance statistics (lq calibrate, llama-imatrix GGUF/.dat)\n"
     "  --tensor-type REGEX=TYPE    per-tensor type, PCRE2 searched in the tensor name; repeatable,\n"
-    "                              the first matching rule wins\n"
+    "                              the last matching rule wins\n"
     "  --output-tensor-type TYPE   type of output.weight\n"
     "  --token-embedding-type TYPE type of token_embd.weight\n"
     "  --pure                      no mixing rules: every matrix in the preset's base type\n"

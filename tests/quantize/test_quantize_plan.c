@@ -115,8 +115,9 @@ static void test_4m(const lq_model *m) {
     o.output_type = LQ_TYPE_Q8_0;
     o.token_embd_type = LQ_TYPE_Q6_K;
     p = build(m, &o);
-    CHECK(layer_type(&p, 1, "attn_q.weight") == LQ_TYPE_Q8_0); /* first rule wins over the third */
-    CHECK(layer_type(&p, 0, "attn_k.weight") == LQ_TYPE_Q8_0);
+    CHECK(layer_type(&p, 1, "attn_q.weight") == LQ_TYPE_Q5_0); /* the last matching rule wins */
+    CHECK(layer_type(&p, 1, "attn_k.weight") == LQ_TYPE_Q8_0);
+    CHECK(layer_type(&p, 0, "attn_k.weight") == LQ_TYPE_F16);
     CHECK(layer_type(&p, 0, "ffn_up.weight") == LQ_TYPE_F16);
     CHECK(layer_type(&p, 0, "attn_norm.weight") == LQ_TYPE_F32); /* norms are never overridden */
     CHECK(layer_type(&p, 3, "attn_v.weight") == LQ_TYPE_Q6_K);   /* no rule: mixing */
