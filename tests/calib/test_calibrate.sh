@@ -114,6 +114,21 @@ run jsonl 0 "$MODEL" -f "$TMP/docs" -o "$TMP/jsonl.gguf" -c 128 --chunks 2
 check
 [ -s "$TMP/jsonl.gguf" ] || fail "jsonl: no output"
 
+# --- an HF directory: tokenizer.json, and every input file named in the report ---------------
+HF="$SHARED/models/tinystories-656k"
+if [ -f "$HF/model.safetensors" ]; then
+    run hf 0 "$HF" -f "$TEXT" -o "$TMP/hf.gguf" -c 128 --chunks 1 --json "$TMP/hf.json"
+    python3 - "$TMP/hf.json" <<'EOF' || fail "HF report"
+import json, os, sys
+r = json.load(open(sys.argv[1]))
+paths = {os.path.basename(f['path']) for f in r['model']['files']}
+ok = {'model.safetensors', 'tokenizer.json'} <= paths and r['output']['n_entries'] == 14
+ok = ok and all(e['count'] == 128 for e in r['output']['entries'])
+sys.exit(0 if ok else 1)
+EOF
+    check
+fi
+
 # --- legacy .dat output ------------------------------------------------------------------------
 run dat 0 "$MODEL" -f "$TEXT" -o "$TMP/s1.dat" -c 128 --chunks 3 --output-format dat
 python3 - "$TMP/s1.dat" "$TEXT" <<'EOF' || fail "legacy .dat layout"
