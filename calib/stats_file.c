@@ -78,6 +78,9 @@ static lq_status check_shapes(const char *path, const lq_gguf_tensor_info *const
                            lq_type_get(t[k]->type) ? lq_type_get(t[k]->type)->name : "?");
         if (t[k]->ne[2] != 1 || t[k]->ne[3] != 1)
             return lq_fail(err, LQ_ERR_FORMAT, "%s: tensor '%s': more than 2 dimensions", path, t[k]->name);
+        if (t[k]->ne[0] < 1 || t[k]->ne[1] < 1)
+            return lq_fail(err, LQ_ERR_FORMAT, "%s: tensor '%s': empty shape [%lld, %lld]", path, t[k]->name,
+                           (long long)t[k]->ne[0], (long long)t[k]->ne[1]);
     }
     const lq_gguf_tensor_info *sums = t[KIND_SUM2], *counts = t[KIND_COUNTS];
     if (counts->ne[0] * counts->ne[1] != sums->ne[1])

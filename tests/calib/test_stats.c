@@ -374,6 +374,10 @@ static void test_malformed(const char *dir) {
     snprintf(path, sizeof path, "%s/bad_negcount.gguf", dir);
     write_pair(path, "w.in_sum2", LQ_TYPE_F32, ne4, d, "w.counts", ne1, neg);
     expect_error(path, LQ_ERR_FORMAT, "w.counts");
+    int64_t ne0[2] = {0, 1};
+    snprintf(path, sizeof path, "%s/bad_empty.gguf", dir);
+    write_pair(path, "w.in_sum2", LQ_TYPE_F32, ne0, d, "w.counts", ne1, d);
+    expect_error(path, LQ_ERR_FORMAT, "w.in_sum2");
     uint16_t h[4] = {0x3c00, 0x3c00, 0x3c00, 0x3c00};
     snprintf(path, sizeof path, "%s/bad_f16.gguf", dir);
     write_pair(path, "w.in_sum2", LQ_TYPE_F16, ne4, (const float *)h, "w.counts", ne1, d);
