@@ -90,6 +90,22 @@ static void group_forward(const awq_group *g, const float *const *w, const float
     lq_pass_matmul(gate, t, g->down, g->n_down_out, n_ff, out, n_threads);
 }
 
+/* w (n_out × n_in, already W·s) ← GPTQ(W·s) with H' = diag(1/s)·H·diag(1/s). hs: n_in² scratch. */
+static lq_status gptq_fakequant(const awq_group *g, int l, float *w, int64_t n_in, const float *s,
+                                double *hs, int n_threads, lq_error *err) {
+    for (int64_t i = 0; i < n_in; i++)
+        for (int64_t j = 0; j < n_in; j++) hs[i * n_in + j] = g->h[i * n_in + j] / ((double)s[i] * s[j]);
+    size_t bytes = lq_row_size(g->type[l], n_in) * (size_t)g->n_out[l];
+    void *q = lq_malloc(bytes, err, "awq+gptq");
+    if (!q) return LQ_ERR_NOMEM;
+    lq_gptq_opts o = g->gptq;
+    o.n_threads = n_threads;
+    lq_status st = lq_gptq_quantize(g->type[l], "awq+gptq candidate", w, g->n_out[l], n_in, hs, &o, q,
+                                    w, NULL, err);
+    free(q);
+    return st;
+}
+
 static void awq_scales(const float *x_mean, int64_t n, double alpha, float *s) {
     float lo = INFINITY, hi = 0.0f;
     for (int64_t j = 0; j < n; j++) {
@@ -122,8 +138,9 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
     float *tmp = lq_malloc(tmp_n * sizeof(float), err, "awq");
     float *wbuf = lq_malloc((size_t)total_w * sizeof(float), err, "awq");
     float *cand = lq_malloc((size_t)n_in * sizeof(float), err, "awq");
+    double *hs = g->h ? lq_malloc((size_t)n_in * (size_t)n_in * sizeof(double), err, "awq") : NULL;
     lq_status st = LQ_OK;
-    if (!ref || !out || !tmp || !wbuf || !cand) {
+    if (!ref || !out || !tmp || !wbuf || !cand || (g->h && !hs)) {
         st = LQ_ERR_NOMEM;
         goto done;
     }
@@ -139,7 +156,8 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
         for (int l = 0; l < g->n_lin && st == LQ_OK; l++) {
             for (int64_t r = 0; r < g->n_out[l]; r++)
                 for (int64_t j = 0; j < n_in; j++) wp[r * n_in + j] = g->w[l][r * n_in + j] * cand[j];
-            st = lq_pass_fakequant(g->type[l], wp, wp, g->n_out[l], n_in, NULL, n_threads, err);
+            st = g->h ? gptq_fakequant(g, l, wp, n_in, cand, hs, n_threads, err)
+                      : lq_pass_fakequant(g->type[l], wp, wp, g->n_out[l], n_in, NULL, n_threads, err);
             for (int64_t r = 0; r < g->n_out[l]; r++)
                 for (int64_t j = 0; j < n_in; j++) wp[r * n_in + j] /= cand[j];
             wq[l] = wp;
@@ -162,7 +180,7 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
     if (!isfinite(*loss_best)) /* nothing usable: no scaling */
         st = lq_fail(err, LQ_ERR_NUMERIC, "awq: no finite loss over %d scale candidates", n_grid);
 done:
-    free(ref), free(out), free(tmp), free(wbuf), free(cand);
+    free(ref), free(out), free(tmp), free(wbuf), free(cand), free(hs);
     return st;
 }
 

@@ -234,6 +234,8 @@ static lq_status load_layer(driver *d, int64_t il, layer_state *L, lq_error *err
 
 /* ---- transforms ----------------------------------------------------------------------------- */
 
+static void fold_hessian(double *h, int64_t n, const float *s);
+
 static void scale_cols(float *w, int64_t n_out, int64_t n_in, const float *s, bool divide) {
     for (int64_t r = 0; r < n_out; r++)
         for (int64_t j = 0; j < n_in; j++) w[r * n_in + j] = divide ? w[r * n_in + j] / s[j] : w[r * n_in + j] * s[j];
@@ -254,6 +256,7 @@ static lq_status fold_norm(layer_state *L, capture *c, int kind, const float *s,
     lq_status st = mul_scale(&L->fold[kind], s, n, err);
     if (st == LQ_OK) st = mul_scale(&L->in_scale[kind], s, n, err);
     if (st != LQ_OK) return st;
+    if (c->hs[kind]) fold_hessian(c->hs[kind]->h, n, s);
     for (int64_t j = 0; j < n; j++) {
         c->sum_abs[kind][j] /= s[j];
         c->max_abs[kind][j] /= s[j];
@@ -271,6 +274,7 @@ static lq_status fold_linear(layer_state *L, capture *c, int prev, int next, con
     scale_cols(L->w[next], L->n_out[next], n, s, false);
     L->w_changed[prev] = L->w_changed[next] = true;
     int kind = k_input_of[next];
+    if (c->hs[kind]) fold_hessian(c->hs[kind]->h, n, s);
     for (int64_t j = 0; j < n; j++) {
         c->sum_abs[kind][j] /= s[j];
         c->max_abs[kind][j] /= s[j];
@@ -325,7 +329,7 @@ static lq_status smoothquant_layer(driver *d, layer_state *L, capture *c, lq_err
 /* One AWQ group: search, fold, record. lins: the scaled linears; prev: the linear before (or
  * -1 for a norm group); mlp: measure on the MLP output. */
 static lq_status awq_group_run(driver *d, layer_state *L, capture *c, const int *lins, int n_lin,
-                               int prev, bool mlp, lq_error *err) {
+                               int prev, bool mlp, lq_hessian *hs, lq_error *err) {
     awq_group g;
     memset(&g, 0, sizeof g);
     for (int i = 0; i < n_lin; i++) {
@@ -341,6 +345,11 @@ static lq_status awq_group_run(driver *d, layer_state *L, capture *c, const int 
     }
     int kind = k_input_of[lins[0]];
     int64_t n = L->n_in[lins[0]];
+    if (hs) { /* the Hessian in the space the current weights live in (earlier folds) */
+        g.h = hs[kind].h;
+        g.gptq.percdamp = d->o->percdamp;
+        g.gptq.block_size = d->o->gptq_block;
+    }
     float *x_mean = lq_malloc((size_t)n * sizeof(float), err, "awq");
     float *s = lq_malloc((size_t)n * sizeof(float), err, "awq");
     lq_status st = LQ_OK;
@@ -371,17 +380,20 @@ done:
     return st;
 }
 
-static lq_status awq_layer(driver *d, layer_state *L, capture *c, lq_error *err) {
+/* hs: FP-layer Hessians per input kind for AWQ+GPTQ (GPTQ in the search loop), else NULL. With
+ * GPTQ afterwards no clipping: GPTQ would take the clipped weights as its target, so the clip
+ * error could never be compensated. */
+static lq_status awq_layer(driver *d, layer_state *L, capture *c, lq_hessian *hs, lq_error *err) {
     lq_status st;
     const int qkv[3] = {L_Q, L_K, L_V}, o[1] = {L_O}, gu[2] = {L_GATE, L_UP}, down[1] = {L_DOWN};
-    if ((st = awq_group_run(d, L, c, qkv, 3, -1, false, err))) return st;
+    if ((st = awq_group_run(d, L, c, qkv, 3, -1, false, hs, err))) return st;
     /* v → o only when the shapes agree (llm-awq: skipped for GQA) */
     if (L->n_out[L_V] == L->n_out[L_O] && L->n_in[L_V] == L->n_in[L_O] &&
-        (st = awq_group_run(d, L, c, o, 1, L_V, false, err)))
+        (st = awq_group_run(d, L, c, o, 1, L_V, false, hs, err)))
         return st;
-    if ((st = awq_group_run(d, L, c, gu, 2, -1, true, err))) return st;
-    if ((st = awq_group_run(d, L, c, down, 1, L_UP, false, err))) return st;
-    if (d->o->awq_no_clip) return LQ_OK;
+    if ((st = awq_group_run(d, L, c, gu, 2, -1, true, hs, err))) return st;
+    if ((st = awq_group_run(d, L, c, down, 1, L_UP, false, hs, err))) return st;
+    if (d->o->awq_no_clip || hs) return LQ_OK;
     for (int l = L_V; l < L_COUNT; l++) { /* not q/k */
         if (!L->codec[l]) continue;
         int kind = k_input_of[l];
@@ -538,8 +550,9 @@ static void free_capture(capture *c) {
     }
 }
 
-static lq_status stats_pass(driver *d, layer_state *L, capture *c, lq_error *err) {
+static lq_status stats_pass(driver *d, layer_state *L, capture *c, lq_hessian *hs, lq_error *err) {
     memset(c, 0, sizeof *c);
+    c->n_threads = d->n_threads;
     int64_t want = d->o->search_tokens > 0 ? d->o->search_tokens : 4096;
     if (want > d->n_rows) want = d->n_rows;
     c->stats = true;
@@ -554,8 +567,15 @@ static lq_status stats_pass(driver *d, layer_state *L, capture *c, lq_error *err
         c->max_abs[k] = lq_calloc((size_t)n, sizeof(float), err, "passes stats");
         c->sample[k] = lq_malloc((size_t)want * (size_t)n * sizeof(float), err, "passes sample");
         if (!c->sum_abs[k] || !c->max_abs[k] || !c->sample[k]) return LQ_ERR_NOMEM;
+        if (hs) {
+            lq_status st = lq_hessian_init(&hs[k], n, err);
+            if (st != LQ_OK) return st;
+            c->hs[k] = &hs[k];
+        }
     }
-    return run_layer(d, L->il, false, c, err);
+    lq_status st = run_layer(d, L->il, false, c, err);
+    for (int k = 0; k < IN_COUNT && hs; k++) lq_hessian_finish(&hs[k]);
+    return st;
 }
 
 /* Moves the layer's results into the tensor set and the report. */
@@ -608,13 +628,16 @@ static lq_status process_layer(driver *d, int64_t il, lq_error *err) {
     lq_pass_method method = d->o->method;
     bool awq = method == LQ_PASS_AWQ || method == LQ_PASS_AWQ_GPTQ;
     bool sq = d->o->smoothquant_alpha >= 0.0 || d->o->smoothquant_auto;
+    lq_hessian hs[IN_COUNT];
+    memset(hs, 0, sizeof hs);
     if (st == LQ_OK && (awq || sq)) {
         double t0 = now_s();
-        st = stats_pass(d, &L, &c, err);
+        st = stats_pass(d, &L, &c, method == LQ_PASS_AWQ_GPTQ ? hs : NULL, err);
         if (st == LQ_OK && sq) st = smoothquant_layer(d, &L, &c, err);
-        if (st == LQ_OK && awq) st = awq_layer(d, &L, &c, err);
+        if (st == LQ_OK && awq) st = awq_layer(d, &L, &c, method == LQ_PASS_AWQ_GPTQ ? hs : NULL, err);
         d->rep->search_seconds += now_s() - t0;
     }
+    for (int k = 0; k < IN_COUNT; k++) lq_hessian_free(&hs[k]);
     /* the runtime reads the transformed float weights until each is quantized */
     for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
         if (L.w_changed[l]) st = set_runtime(d, &L, l, L.w[l], err);

@@ -23,6 +23,11 @@ typedef struct awq_group {
     lq_type type[3];
     const float *down;      /* n_down_out × n_out[0], or NULL */
     int64_t n_down_out;
+    /* AWQ+GPTQ: the Hessian of the group's input (n_in × n_in, unscaled space); candidates are
+     * then quantized by GPTQ with diag(1/s)·H·diag(1/s) instead of RTN, so alpha = 0 is plain
+     * GPTQ and the search picks scales for the quantizer that will actually be used. */
+    const double *h;
+    lq_gptq_opts gptq;
 } awq_group;
 
 /* Grid search over alpha = k/n_grid (k = 0..n_grid-1): s = max(x_mean^alpha, 1e-4) normalised
