@@ -8,7 +8,8 @@
  * Per 64 elements (two blocks b0, b1): weights become unsigned codes u = w + offset (Q4_0:
  * the nibble, offset 8; Q8_0: w ^ 0x80, offset 128); vpdpbusd starts from -offset·Σx per lane
  * so it yields Σ w·x per group of 4; each lane is then scaled by d_w·d_x of its block.
- * Activations are the kernels' Q8_0 blocks repacked (rt_gemm_pack_act): codes, then scales. */
+ * Activations are the kernels' Q8_0 blocks repacked (rt_gemm_pack_act): per chunk the codes, the
+ * -offset·Σx lanes and the lane scales, so a tile only loads them. */
 #include "rt_internal.h"
 
 #include <immintrin.h>
@@ -52,33 +53,45 @@ static inline __attribute__((always_inline)) __m512i unpack_q8_0(const uint8_t *
     return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
 }
 
-/* One tile: rows r0.., tokens t0.. (nr ≤ 4, nt ≤ 4 are compile-time constants after inlining). */
-static inline __attribute__((always_inline)) void tile(bool is_q4, const uint8_t *w, size_t row_bytes,
-                                                      const uint8_t *act, size_t act_stride, int64_t n_in,
-                                                      int nr, int nt, float *y, int64_t y_stride,
-                                                      const float *bias) {
+/* Row tiles are unpacked once per token block into this layout, chunk-major: for each chunk of
+ * 64 elements, for each row: 64 unsigned codes, then 16 lane scales (d_w of the lane's block). */
+#define ROW_CHUNK_BYTES 128
+
+static void unpack_rows(bool is_q4, const uint8_t *w, size_t row_bytes, int nr, int64_t n_chunks, uint8_t *out) {
+    const size_t blk_bytes = is_q4 ? 18 : 34;
+    for (int64_t c = 0; c < n_chunks; c++)
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)c * 2 * blk_bytes;
+            __m512 scale;
+            __m512i codes = is_q4 ? unpack_q4_0(blk, &scale) : unpack_q8_0(blk, &scale);
+            uint8_t *dst = out + ((size_t)c * TILE_R + (size_t)r) * ROW_CHUNK_BYTES;
+            _mm512_storeu_si512((void *)dst, codes);
+            _mm512_storeu_ps((float *)(dst + 64), scale);
+        }
+}
+
+/* One tile of nr ≤ 4 unpacked rows × nt ≤ 4 tokens (constants after inlining). Per chunk and
+ * pair: one vpdpbusd (started from the token's -offset·Σx lanes), the lane scales
+ * d_w·d_x, and one fused multiply-add into the pair's accumulator. */
+static inline __attribute__((always_inline)) void tile(const uint8_t *rows, const uint8_t *act, size_t act_stride,
+                                                      int64_t n_chunks, int nr, int nt, float *y,
+                                                      int64_t y_stride, const float *bias) {
     __m512 acc[TILE_R][TILE_T];
     for (int r = 0; r < nr; r++)
         for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
-    const size_t blk_bytes = is_q4 ? 18 : 34;
-    const __m512i offset = _mm512_set1_epi8(is_q4 ? 8 : (char)0x80);
-    const __mmask16 b1_lanes = is_q4 ? Q4_0_B1_LANES : Q8_0_B1_LANES;
-    const int64_t n_chunks = n_in / 64;
     for (int64_t c = 0; c < n_chunks; c++) {
         __m512i wq[TILE_R];
         __m512 wd[TILE_R];
+        const uint8_t *rc = rows + (size_t)c * TILE_R * ROW_CHUNK_BYTES;
         for (int r = 0; r < nr; r++) {
-            const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)c * 2 * blk_bytes;
-            wq[r] = is_q4 ? unpack_q4_0(blk, &wd[r]) : unpack_q8_0(blk, &wd[r]);
+            wq[r] = _mm512_loadu_si512((const void *)(rc + r * ROW_CHUNK_BYTES));
+            wd[r] = _mm512_loadu_ps((const float *)(rc + r * ROW_CHUNK_BYTES + 64));
         }
         for (int t = 0; t < nt; t++) {
-            const uint8_t *a = act + (size_t)t * act_stride;
-            __m512i x = _mm512_loadu_si512((const void *)(a + c * 64));
-            const float *ad = (const float *)(a + n_in) + 2 * c;
-            __m512 xd = two_scales(ad[0], ad[1], b1_lanes);
-            /* -offset·Σx per lane, so that the dot below is Σ (u - offset)·x = Σ w·x */
-            __m512i base = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, x));
+            const uint8_t *a = act + (size_t)t * act_stride + (size_t)c * RT_GEMM_ACT_CHUNK;
+            __m512i x = _mm512_loadu_si512((const void *)a);
+            __m512i base = _mm512_loadu_si512((const void *)(a + 64));
+            __m512 xd = _mm512_loadu_ps((const float *)(a + 128));
             for (int r = 0; r < nr; r++) {
                 __m512i dot = _mm512_dpbusd_epi32(base, wq[r], x);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wd[r], xd), acc[r][t]);
@@ -92,33 +105,23 @@ static inline __attribute__((always_inline)) void tile(bool is_q4, const uint8_t
         }
 }
 
-#define TILE_CASE(q4, R, T)                                                                    \
-    tile(q4, w, row_bytes, act, act_stride, n_in, R, T, y, y_stride, bias)
+#define TILE_CASE(R, T) tile(rows, act, act_stride, n_chunks, R, T, y, y_stride, bias)
 
 /* Dispatch to a fully specialized tile for every (rows, tokens) shape. */
-static void tile_any(bool is_q4, const uint8_t *w, size_t row_bytes, const uint8_t *act, size_t act_stride,
-                     int64_t n_in, int nr, int nt, float *y, int64_t y_stride, const float *bias) {
-#define ROWS(q4, R)                              \
-    switch (nt) {                                \
-    case 1: TILE_CASE(q4, R, 1); break;          \
-    case 2: TILE_CASE(q4, R, 2); break;          \
-    case 3: TILE_CASE(q4, R, 3); break;          \
-    default: TILE_CASE(q4, R, 4); break;         \
+static void tile_any(const uint8_t *rows, const uint8_t *act, size_t act_stride, int64_t n_chunks, int nr, int nt,
+                     float *y, int64_t y_stride, const float *bias) {
+#define ROWS(R)                          \
+    switch (nt) {                        \
+    case 1: TILE_CASE(R, 1); break;      \
+    case 2: TILE_CASE(R, 2); break;      \
+    case 3: TILE_CASE(R, 3); break;      \
+    default: TILE_CASE(R, 4); break;     \
     }
-    if (is_q4) {
-        switch (nr) {
-        case 1: ROWS(true, 1); break;
-        case 2: ROWS(true, 2); break;
-        case 3: ROWS(true, 3); break;
-        default: ROWS(true, 4); break;
-        }
-    } else {
-        switch (nr) {
-        case 1: ROWS(false, 1); break;
-        case 2: ROWS(false, 2); break;
-        case 3: ROWS(false, 3); break;
-        default: ROWS(false, 4); break;
-        }
+    switch (nr) {
+    case 1: ROWS(1); break;
+    case 2: ROWS(2); break;
+    case 3: ROWS(3); break;
+    default: ROWS(4); break;
     }
 #undef ROWS
 }
@@ -131,14 +134,17 @@ void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
     bool is_q4 = type == LQ_TYPE_Q4_0;
     const uint8_t *wb = (const uint8_t *)weights;
     const uint8_t *ab = (const uint8_t *)act;
+    int64_t n_chunks = n_in / 64;
+    _Alignas(64) uint8_t rows[RT_GEMM_MAX_IN / 64 * TILE_R * ROW_CHUNK_BYTES];
     for (int64_t tb = 0; tb < n_tok; tb += TOKEN_BLOCK) {
         int64_t te = tb + TOKEN_BLOCK < n_tok ? tb + TOKEN_BLOCK : n_tok;
         for (int64_t r = r0; r < r1; r += TILE_R) {
             int nr = (int)(r1 - r < TILE_R ? r1 - r : TILE_R);
+            unpack_rows(is_q4, wb + (size_t)r * row_bytes, row_bytes, nr, n_chunks, rows);
             for (int64_t t = tb; t < te; t += TILE_T) {
                 int nt = (int)(te - t < TILE_T ? te - t : TILE_T);
-                tile_any(is_q4, wb + (size_t)r * row_bytes, row_bytes, ab + (size_t)t * act_stride, act_stride,
-                         n_in, nr, nt, y + t * y_stride + r, y_stride, bias ? bias + r : NULL);
+                tile_any(rows, ab + (size_t)t * act_stride, act_stride, n_chunks, nr, nt, y + t * y_stride + r,
+                         y_stride, bias ? bias + r : NULL);
             }
         }
     }

@@ -35,32 +35,40 @@ bool rt_gemm_usable(lq_type type, int64_t n_in) {
     static int vnni = -1; /* CPU support, probed once */
     if (vnni < 0) vnni = strcmp(lq_cpu_simd_level(), "avx512vnni") == 0;
     return vnni && lq_kernels_simd() == LQ_SIMD_AVX512 && (type == LQ_TYPE_Q4_0 || type == LQ_TYPE_Q8_0) &&
-           n_in % 64 == 0;
+           n_in % 64 == 0 && n_in <= RT_GEMM_MAX_IN;
 }
 
-size_t rt_gemm_act_stride(int64_t n_in) {
-    size_t bytes = (size_t)n_in + (size_t)(n_in / 32) * sizeof(float);
-    return (bytes + 63) / 64 * 64;
-}
+size_t rt_gemm_act_stride(int64_t n_in) { return (size_t)(n_in / 64) * RT_GEMM_ACT_CHUNK; }
 
 void rt_gemm_pack_act(lq_type type, const void *q8_0_blocks, int64_t n_in, void *dst) {
     const lq_block_q8_0 *b = (const lq_block_q8_0 *)q8_0_blocks;
-    int8_t *codes = (int8_t *)dst;
-    float *scales = (float *)((char *)dst + n_in);
+    bool is_q4 = type == LQ_TYPE_Q4_0;
+    int32_t offset = is_q4 ? 8 : 128;
     for (int64_t c = 0; c < n_in / 64; c++) {
         const lq_block_q8_0 *b0 = &b[2 * c], *b1 = &b[2 * c + 1];
-        int8_t *out = codes + c * 64;
-        if (type == LQ_TYPE_Q4_0) { /* nibble order: [b0 0:16, b1 0:16, b0 16:32, b1 16:32] */
-            memcpy(out, b0->qs, 16);
-            memcpy(out + 16, b1->qs, 16);
-            memcpy(out + 32, b0->qs + 16, 16);
-            memcpy(out + 48, b1->qs + 16, 16);
+        char *chunk = (char *)dst + c * RT_GEMM_ACT_CHUNK;
+        int8_t *codes = (int8_t *)chunk;
+        int32_t base[16];
+        float scale[16];
+        if (is_q4) { /* nibble order: [b0 0:16, b1 0:16, b0 16:32, b1 16:32] */
+            memcpy(codes, b0->qs, 16);
+            memcpy(codes + 16, b1->qs, 16);
+            memcpy(codes + 32, b0->qs + 16, 16);
+            memcpy(codes + 48, b1->qs + 16, 16);
         } else {
-            memcpy(out, b0->qs, 32);
-            memcpy(out + 32, b1->qs, 32);
+            memcpy(codes, b0->qs, 32);
+            memcpy(codes + 32, b1->qs, 32);
         }
-        scales[2 * c] = lq_fp16_to_fp32(b0->d);
-        scales[2 * c + 1] = lq_fp16_to_fp32(b1->d);
+        float d0 = lq_fp16_to_fp32(b0->d), d1 = lq_fp16_to_fp32(b1->d);
+        for (int lane = 0; lane < 16; lane++) {
+            int32_t sum = 0;
+            for (int k = 0; k < 4; k++) sum += codes[4 * lane + k];
+            base[lane] = -offset * sum;
+            bool second = is_q4 ? (lane / 4) % 2 == 1 : lane >= 8; /* lane belongs to b1 */
+            scale[lane] = second ? d1 : d0;
+        }
+        memcpy(chunk + 64, base, sizeof base);
+        memcpy(chunk + 128, scale, sizeof scale);
     }
 }
 

@@ -39,9 +39,13 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
                         bool f32_act, rt_pool *pool, int n_threads, rt_act_buf *act,
                         lq_error *err);
 
-/* Tiled int8 products for Q4_0 / Q8_0 weights (gemm_avx512.c, AVX-512 VNNI only). Activations:
- * per token, n_in codes (in the weight type's lane order) then n_in/32 float scales, packed
- * from the kernels' Q8_0 blocks by rt_gemm_pack_act; stride rt_gemm_act_stride(n_in). */
+/* Tiled int8 products for Q4_0 / Q8_0 weights (gemm_avx512.c, AVX-512 VNNI only), n_in a
+ * multiple of 64 up to RT_GEMM_MAX_IN. Activations, packed from the kernels' Q8_0 blocks by
+ * rt_gemm_pack_act, per token and chunk of 64 elements (RT_GEMM_ACT_CHUNK bytes): 64 codes in
+ * the weight type's lane order, 16 int32 lanes of -offset·(sum of the lane's 4 codes) (offset 8
+ * for Q4_0, 128 for Q8_0), 16 float lane scales; stride rt_gemm_act_stride(n_in). */
+#define RT_GEMM_MAX_IN 16384
+#define RT_GEMM_ACT_CHUNK 192
 bool rt_gemm_usable(lq_type type, int64_t n_in);
 size_t rt_gemm_act_stride(int64_t n_in);
 void rt_gemm_pack_act(lq_type type, const void *q8_0_blocks, int64_t n_in, void *dst);
