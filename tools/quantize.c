@@ -29,7 +29,15 @@ static const char *quantize_usage =
     "  --json FILE                 JSON report (inputs with hashes, per-tensor types and errors)\n"
     "  --no-error                  skip the per-tensor error measurement (faster)\n"
     "  -t N                        threads (default: all cores)\n"
-    "  -q, --quiet                 no progress bar or summary\n\n" LQ_EXIT_CODES_HELP;
+    "  -q, --quiet                 no progress bar or summary\n\n"
+    "Calibrated passes (libquant/passes.c; need --calib):\n"
+    "  --method M                  rtn (default), gptq, awq, awq+gptq\n"
+    "  --smoothquant A             SmoothQuant migration strength A in [0,1], or 'auto'\n"
+    "  --calib FILE                calibration text (plain text or JSON Lines, optionally gzip)\n"
+    "  --calib-chunks N            calibration chunks (default 128; fewer if the text is short)\n"
+    "  --chunk-size N              tokens per chunk (default 512)\n"
+    "  --seed N                    seed of the chunk choice (default 0)\n"
+    "  --percdamp X                GPTQ dampening relative to mean diag(H) (default 0.01)\n\n" LQ_EXIT_CODES_HELP;
 
 #define MAX_RULES 64
 
@@ -38,7 +46,52 @@ typedef struct qargs {
     const char *json;
     const char *rules[MAX_RULES];
     bool quiet;
+    /* calibrated passes */
+    lq_passes_opts passes;
+    bool calibrated; /* --method other than rtn, or --smoothquant */
+    const char *calib;
+    long long calib_chunks, chunk_size, seed;
 } qargs;
+
+/* Parses a number option into *out (strtod / strtoll); returns nonzero after a usage error. */
+static int parse_num_opt(const char *opt, const char *v, double lo, double hi, double *out) {
+    char *end = NULL;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || *end || !(x >= lo && x <= hi))
+        return lq_cli_usage_error("quantize", "%s needs a number in [%g, %g]", opt, lo, hi);
+    *out = x;
+    return 0;
+}
+
+static int parse_pass_opt(int argc, char **argv, int *i, qargs *a, bool *matched) {
+    const char *v = NULL;
+    double x = 0;
+    int rc = 0;
+    *matched = true;
+    if (lq_cli_opt(argc, argv, i, "--method", &v)) {
+        int m = v ? lq_pass_method_from_name(v) : -1;
+        if (m < LQ_PASS_RTN) return lq_cli_usage_error("quantize", "--method needs rtn, gptq, awq or awq+gptq");
+        a->passes.method = (lq_pass_method)m;
+        a->calibrated |= m != LQ_PASS_RTN;
+    } else if (lq_cli_opt(argc, argv, i, "--smoothquant", &v)) {
+        if (v && !strcmp(v, "auto")) a->passes.smoothquant_auto = true;
+        else if (!(rc = parse_num_opt("--smoothquant", v, 0, 1, &x))) a->passes.smoothquant_alpha = x;
+        a->calibrated = true;
+    } else if (lq_cli_opt(argc, argv, i, "--calib", &v)) {
+        if (!(a->calib = v)) return lq_cli_usage_error("quantize", "--calib needs a file");
+    } else if (lq_cli_opt(argc, argv, i, "--calib-chunks", &v)) {
+        if (!(rc = parse_num_opt("--calib-chunks", v, 1, 1e7, &x))) a->calib_chunks = (long long)x;
+    } else if (lq_cli_opt(argc, argv, i, "--chunk-size", &v)) {
+        if (!(rc = parse_num_opt("--chunk-size", v, 2, 1e6, &x))) a->chunk_size = (long long)x;
+    } else if (lq_cli_opt(argc, argv, i, "--seed", &v)) {
+        if (!(rc = parse_num_opt("--seed", v, 0, 9e15, &x))) a->seed = (long long)x;
+    } else if (lq_cli_opt(argc, argv, i, "--percdamp", &v)) {
+        if (!(rc = parse_num_opt("--percdamp", v, 1e-6, 1, &x))) a->passes.percdamp = x;
+    } else {
+        *matched = false;
+    }
+    return rc;
+}
 
 static int parse_type_opt(const char *opt, const char *v, int *out) {
     int t = v ? lq_type_from_name(v) : -1;
@@ -54,10 +107,17 @@ static int parse_args(int argc, char **argv, qargs *a) {
     a->o.plan.output_type = a->o.plan.token_embd_type = -1;
     a->o.plan.tensor_types = a->rules;
     a->o.measure_error = true;
+    lq_passes_opts_default(&a->passes);
+    a->passes.method = LQ_PASS_RTN;
+    a->calib_chunks = 128;
+    a->chunk_size = 512;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int rc = 0;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        bool pass_opt = false;
+        if ((rc = parse_pass_opt(argc, argv, &i, a, &pass_opt)) || pass_opt) {
+            if (rc) return rc;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(quantize_usage, stdout);
             return -1;
         } else if (lq_cli_opt(argc, argv, &i, "-o", &v) || lq_cli_opt(argc, argv, &i, "--out", &v)) {
@@ -99,6 +159,7 @@ static int parse_args(int argc, char **argv, qargs *a) {
     if (!a->o.model_path) return lq_cli_usage_error("quantize", "no model given");
     if (!a->o.out_path) return lq_cli_usage_error("quantize", "no output given (-o OUT.gguf)");
     if (!a->o.plan.preset) return lq_cli_usage_error("quantize", "no type given (--type TYPE)");
+    if (a->calibrated && !a->calib) return lq_cli_usage_error("quantize", "--method/--smoothquant need --calib FILE");
     lq_error err;
     if (lq_preset_lookup(a->o.plan.preset, NULL, NULL, &err)) return lq_cli_usage_error("quantize", "%s", err.msg);
     return 0;
@@ -226,6 +287,67 @@ static int write_json(const qargs *a, const lq_quantize_report *r, int argc, cha
     return rc;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Calibrated passes: calibration chunks → lq_passes_run → replacement tensors                 */
+
+static void draw_layer_progress(void *ctx, int64_t done, int64_t n_layer, double seconds) {
+    fprintf(stderr, "\rcalibrated pass: layer %lld/%lld (%.1f s)%s", (long long)done, (long long)n_layer,
+            seconds, done == n_layer ? "\n" : "");
+}
+
+static lq_status run_passes(qargs *a, lq_tensor_set **set, lq_error *err) {
+    lq_model *m = NULL;
+    lq_tokenizer *tok = NULL;
+    lq_stats *stats = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    lq_calib_chunks chunks;
+    memset(&chunks, 0, sizeof chunks);
+    lq_plan plan;
+    memset(&plan, 0, sizeof plan);
+    lq_plan_opts po = a->o.plan;
+    po.has_imatrix = a->o.imatrix_path != NULL;
+    lq_calib_sample_opts so = {a->chunk_size, a->calib_chunks, true, (uint64_t)a->seed, false};
+    lq_status st = lq_model_open(a->o.model_path, &m, err);
+    if (!st) st = lq_plan_build(m, &po, &plan, err);
+    if (!st) st = lq_calib_tokenizer(m, &tok, err);
+    if (!st) st = lq_calib_read_text(a->calib, NULL, &text, &len, err);
+    if (!st) st = lq_calib_sample(tok, text, len, &so, &chunks, err);
+    if (!st && a->o.imatrix_path) st = lq_stats_read(a->o.imatrix_path, &stats, err);
+    *set = NULL;
+    if (!st && !(*set = lq_tensor_set_new())) {
+        err->code = st = LQ_ERR_NOMEM;
+        snprintf(err->msg, sizeof err->msg, "quantize: out of memory for the calibrated tensors");
+    }
+    if (!st) {
+        a->passes.imatrix = stats;
+        a->passes.n_threads = a->o.n_threads;
+        if (!a->quiet) a->passes.progress = draw_layer_progress;
+        lq_passes_report rep;
+        st = lq_passes_run(m, &plan, chunks.tokens, chunks.n_chunks, chunks.chunk_size, &a->passes, *set,
+                           &rep, err);
+        if (!st && !a->quiet)
+            fprintf(stderr, "calibrated pass: %lld x %lld tokens, %.1f s, %lld tensors (%lld RTN fallbacks, %lld "
+                    "dampening retries)\n", (long long)chunks.n_chunks, (long long)chunks.chunk_size, rep.seconds,
+                    (long long)rep.n_tensors, (long long)rep.n_rtn_fallback, (long long)rep.n_damp_retry);
+        for (int64_t i = 0; !st && i < rep.n_tensors; i++)
+            if (rep.tensors[i].gptq && rep.tensors[i].report.note[0])
+                fprintf(stderr, "warning: %s: %s\n", rep.tensors[i].name, rep.tensors[i].report.note);
+        if (!st) lq_passes_report_free(&rep);
+    }
+    if (st) {
+        lq_tensor_set_free(*set);
+        *set = NULL;
+    }
+    lq_calib_chunks_free(&chunks);
+    free(text);
+    lq_stats_free(stats);
+    lq_tokenizer_free(tok);
+    lq_plan_free(&plan);
+    lq_model_close(m);
+    return st;
+}
+
 int lq_cmd_quantize(int argc, char **argv) {
     qargs a;
     int rc = parse_args(argc, argv, &a);
@@ -235,7 +357,12 @@ int lq_cmd_quantize(int argc, char **argv) {
     lq_quantize_report r;
     lq_error err;
     lq_error_clear(&err);
-    if (lq_quantize_model(&a.o, &r, &err)) return lq_cli_report("quantize", &err);
+    lq_tensor_set *set = NULL;
+    if (a.calibrated && run_passes(&a, &set, &err)) return lq_cli_report("quantize", &err);
+    a.o.replacements = set;
+    lq_status qst = lq_quantize_model(&a.o, &r, &err);
+    lq_tensor_set_free(set);
+    if (qst) return lq_cli_report("quantize", &err);
     if (!a.quiet) print_summary(&r, a.o.out_path);
     rc = a.json ? write_json(&a, &r, argc, argv) : LQ_EXIT_OK;
     lq_quantize_report_free(&r);

@@ -6,6 +6,8 @@
  * Calibration is kept small (8 × 128 tokens) so the test runs in seconds. */
 #include "test.h"
 
+#include <sys/wait.h>
+
 static int32_t *tokens_of(const lq_model *m, const char *text_path, size_t max_bytes, int64_t *n) {
     lq_error err;
     lq_tokenizer *tok = NULL;
@@ -226,8 +228,41 @@ static void test_bad_args(void) {
     CHECK(lq_pass_method_from_name("gptq2") == -1);
 }
 
+/* lq quantize --method gptq --calib: the tool path end to end (tiny calibration). */
+static void test_cli(void) {
+    const char *model = test_shared_path("models/tinystories-656k");
+    const char *train = test_shared_path("text/tinystories-train-sample.txt");
+    const char *lq = getenv("LQ_BIN");
+    if (!lq) {
+        fprintf(stderr, "LQ_BIN unset: CLI check skipped\n");
+        return;
+    }
+    char out[4096], cmd[16384];
+    snprintf(out, sizeof out, "%s/cli.gguf", test_tmpdir("passes"));
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' -o '%s' --type Q4_K_M --method gptq --calib '%s' "
+             "--calib-chunks 2 --chunk-size 128 -q -t 2", lq, model, out, train);
+    CHECK(system(cmd) == 0);
+    lq_model *m = NULL;
+    lq_error err;
+    CHECK_OK(lq_model_open(out, &m, &err), &err);
+    if (m) {
+        const lq_tensor *t = lq_model_find(m, "blk.1.ffn_gate.weight");
+        CHECK(t && lq_type_get(t->type)->is_quantized);
+        lq_model_close(m);
+    }
+    remove(out);
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' -o '%s' --type Q4_0 --method gptq 2>/dev/null", lq, model, out);
+    int rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2); /* --calib missing: usage error */
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' -o '%s' --type Q4_0 --method sparse --calib x 2>/dev/null", lq,
+             model, out);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+}
+
 int main(void) {
     test_bad_args();
+    test_cli();
     test_smoothquant_fold();
     test_methods_656k();
     TEST_DONE();
