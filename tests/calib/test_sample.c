@@ -59,6 +59,7 @@ static void test_seeded(void) {
     sample(128, 8, true, 7, len, &a);
     sample(128, 8, true, 7, len, &b);
     CHECK(same_chunks(&a, &b));
+    lq_calib_chunks_free(&b);
     sample(128, 8, false, 7, len, &first);
     CHECK(!same_chunks(&a, &first)); /* the seed is used at all */
     /* chosen chunks: ascending, distinct, inside the text, with the text's tokens */
