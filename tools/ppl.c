@@ -13,6 +13,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,10 +172,24 @@ static lq_status tokenize_text(const char *path, const lq_tokenizer *tok, int32_
     return st;
 }
 
+/* Base files are large (~11 GiB for Llama-2 on wikitext-2): mapped, not read. */
 static lq_status read_kld_file(const char *path, kld_file *k, lq_error *err) {
     memset(k, 0, sizeof *k);
-    lq_status st = read_whole(path, &k->bytes, &k->size, err);
-    if (st) return st;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return fail(err, LQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fail(err, LQ_ERR_IO, "%s: not a regular file", path);
+    }
+    k->size = (size_t)sb.st_size;
+    void *map = k->size ? mmap(NULL, k->size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED) {
+        k->size = 0;
+        return fail(err, LQ_ERR_FORMAT, "%s: cannot map %lld bytes", path, (long long)sb.st_size);
+    }
+    k->bytes = (uint8_t *)map;
     if (k->size < 20 || memcmp(k->bytes, "_logits_", 8) != 0)
         return fail(err, LQ_ERR_FORMAT, "%s: not a llama.cpp logits file (magic '_logits_' missing)", path);
     memcpy(&k->n_ctx, k->bytes + 8, 4);
@@ -489,6 +505,9 @@ static lq_status prepare_tokens(ppl_run *r, lq_error *err) {
         if (r->base.n_vocab != lq_model_hparams(r->model)->n_vocab)
             return fail(err, LQ_ERR_INVALID, "%s: %d logits per token, the model has %lld", a->kld,
                            (int)r->base.n_vocab, (long long)lq_model_hparams(r->model)->n_vocab);
+        if (a->ctx_given && a->n_ctx != (int)r->base.n_ctx)
+            return fail(err, LQ_ERR_INVALID, "%s: the file holds chunks of %u tokens, not %d (-c)", a->kld,
+                        (unsigned)r->base.n_ctx, a->n_ctx);
         r->n_ctx = (int)r->base.n_ctx;
         r->n_tokens = (int64_t)r->base.n_ctx * r->base.n_chunk;
         r->tokens = (int32_t *)malloc((size_t)r->n_tokens * sizeof(int32_t));
@@ -587,7 +606,7 @@ int lq_cmd_ppl(int argc, char **argv) {
         if (a.json) st = write_json(&r, a.json, &err);
     }
     free(r.tokens);
-    free(r.base.bytes);
+    if (r.base.bytes) munmap(r.base.bytes, r.base.size);
     free(r.stats.kld_values);
     free(r.stats.p_diff_values);
     lq_runtime_free(r.rt);
