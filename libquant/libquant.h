@@ -1042,6 +1042,34 @@ lq_status lq_passes_run(const lq_model *m, const lq_plan *plan, const int32_t *t
                         lq_passes_report *report, lq_error *err);
 
 /* ------------------------------------------------------------------------------------------
+ * CUDA backend / devices (libquant/device.c; kernels in kernels/cuda/, their C interface in
+ * kernels/cuda/lq_cuda.h). Builds without nvcc have every entry point; they report no device.
+ *
+ * `--device auto|cpu|cuda|cuda:N` (the tools' option): auto takes CUDA device 0 when one is
+ * present and the CPU otherwise; cuda fails when there is none. The CUDA kernels call the
+ * codecs' own host+device functions, so dequantized values, quantized blocks and statistics
+ * are bit-identical to the CPU; products through cuBLAS agree to float rounding.
+ * ---------------------------------------------------------------------------------------- */
+typedef enum lq_device_kind { LQ_DEVICE_AUTO = 0, LQ_DEVICE_CPU = 1, LQ_DEVICE_CUDA = 2 } lq_device_kind;
+typedef struct lq_device {
+    lq_device_kind kind; /* LQ_DEVICE_CPU or LQ_DEVICE_CUDA once selected */
+    int index;           /* CUDA device index, -1 for the CPU */
+    char name[128];      /* "cpu" or the GPU's name */
+    char note[256];      /* one line for the tool to print: what was chosen and why, e.g.
+                          * "device: cuda:0 (NVIDIA H100 80GB HBM3; auto-selected, 1 CUDA device
+                          * present)" or "device: cpu (no CUDA device present)" */
+} lq_device;
+/* True when this build contains the CUDA backend (it may still find no device). */
+bool lq_cuda_compiled(void);
+/* "auto" (also NULL or ""), "cpu", "cuda", "cuda:N" (case-insensitive); index -1 when not
+ * given. LQ_ERR_INVALID naming the string otherwise. */
+lq_status lq_device_parse(const char *spec, lq_device_kind *kind, int *index, lq_error *err);
+/* Resolves a --device value against the devices present. cuda / cuda:N without such a device:
+ * LQ_ERR_UNSUPPORTED ("--device cuda: no CUDA device present" / "built without CUDA") or
+ * LQ_ERR_INVALID (index out of range). */
+lq_status lq_device_select(const char *spec, lq_device *out, lq_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * Synthetic checkpoints (random Llama-shaped weights for reproducible benchmarks and tests)
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_synth_opts {

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The one command a session with a GPU runs: builds libquant with CUDA (-Dcuda=enabled,
+# warnings as errors) into build-gpu/, runs the 'cuda' test suite (test_cuda_gpu compares every
+# kernel with the CPU library), then the GPU benchmarks, and prints a summary.
+#
+#   bash scripts/gpu_check.sh            # everything
+#   LQ_GPU_BENCH=0 bash scripts/gpu_check.sh   # build + tests only
+#
+# Benchmarks (skipped, with the reason, when a tool does not take --device yet):
+#   - GPTQ wall time on the synthetic TinyLlama-1.1B-shaped model (lq synth --shape 1.1b), Q4_K_M,
+#     --device cuda against --device cpu, when `lq quantize` accepts --device and --method gptq;
+#   - runtime prompt processing pp512 and generation tg128 of that model as Q4_K_M
+#     (`lq bench -p 512 -n 128`, with --device cuda when `lq bench` accepts it).
+# Scratch files go to ${LQ_GPU_SCRATCH:-/tmp/lq-gpu-check}; the summary also lands in
+# build-gpu/gpu_check_summary.txt.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+summary=()
+note() { summary+=("$1"); echo ">> $1"; }
+
+if ! command -v nvcc >/dev/null; then
+  echo "gpu_check: nvcc not found (install the CUDA toolkit)" >&2
+  exit 1
+fi
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+fi
+
+echo "== build (CUDA on, -Werror)"
+if [ ! -f build-gpu/build.ninja ]; then
+  meson setup build-gpu -Dwerror=true -Dcuda=enabled >/dev/null || { echo "meson setup failed" >&2; exit 1; }
+fi
+if ninja -C build-gpu -j"$(nproc)" >build-gpu-ninja.log 2>&1; then
+  note "build: ok (CUDA enabled, -Werror)"
+else
+  tail -40 build-gpu-ninja.log
+  note "build: FAILED (see build-gpu-ninja.log)"
+  printf '%s\n' "${summary[@]}"
+  exit 1
+fi
+lq=build-gpu/tools/lq
+"$lq" --version | sed 's/^/   /'
+
+echo "== test suite 'cuda'"
+if meson test -C build-gpu --suite cuda --print-errorlogs; then
+  note "tests (cuda suite): passed"
+else
+  note "tests (cuda suite): FAILED"
+fi
+if grep -q '"result": "SKIP"' build-gpu/meson-logs/testlog.json 2>/dev/null; then
+  note "tests: some were SKIPPED (no device visible?)"
+fi
+
+if [ "${LQ_GPU_BENCH:-1}" != 0 ]; then
+  scratch=${LQ_GPU_SCRATCH:-/tmp/lq-gpu-check}
+  mkdir -p "$scratch"
+  model="$scratch/synth-1.1b"
+  echo "== synthetic 1.1B model"
+  if [ ! -f "$model/config.json" ]; then
+    "$lq" synth --shape 1.1b --out "$model" --type f16 || note "synth: FAILED"
+  fi
+
+  echo "== GPTQ time (Q4_K_M)"
+  qhelp=$("$lq" quantize --help 2>&1 || true)
+  if grep -q -- '--device' <<<"$qhelp" && grep -q -- 'gptq' <<<"$qhelp"; then
+    for dev in cuda cpu; do
+      start=$(date +%s.%N)
+      if "$lq" quantize "$model" -o "$scratch/gptq-$dev.gguf" --type Q4_K_M --method gptq \
+           --device "$dev" >"$scratch/gptq-$dev.log" 2>&1; then
+        secs=$(echo "$(date +%s.%N) - $start" | bc)
+        note "gptq 1.1b Q4_K_M --device $dev: ${secs}s"
+      else
+        note "gptq --device $dev: FAILED ($(tail -1 "$scratch/gptq-$dev.log"))"
+      fi
+    done
+  else
+    note "gptq benchmark: skipped (lq quantize has no --device/--method gptq yet)"
+  fi
+
+  echo "== runtime pp512 / tg128 (Q4_K_M)"
+  if [ ! -f "$scratch/q4km.gguf" ]; then
+    "$lq" quantize "$model" -o "$scratch/q4km.gguf" --type Q4_K_M >/dev/null 2>&1 ||
+      note "quantize Q4_K_M: FAILED"
+  fi
+  bhelp=$("$lq" bench --help 2>&1 || true)
+  devs=(cpu)
+  grep -q -- '--device' <<<"$bhelp" && devs=(cuda cpu)
+  [ "${#devs[@]}" = 1 ] && note "runtime benchmark: lq bench has no --device yet (CPU figures only)"
+  for dev in "${devs[@]}"; do
+    args=(-p 512 -n 128 -r 2)
+    [ "${#devs[@]}" = 2 ] && args+=(--device "$dev")
+    if out=$("$lq" bench "$scratch/q4km.gguf" "${args[@]}" 2>&1); then
+      echo "$out"
+      note "runtime Q4_K_M $dev: $(grep -E 'pp512|tg128' <<<"$out" | tr -s ' ' | paste -sd ';' -)"
+    else
+      note "runtime bench $dev: FAILED ($(tail -1 <<<"$out"))"
+    fi
+  done
+fi
+
+echo
+echo "== summary"
+printf '%s\n' "${summary[@]}" | tee build-gpu/gpu_check_summary.txt
