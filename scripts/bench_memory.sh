@@ -29,12 +29,12 @@ trap 'rm -rf "$work/full" "$work/few" "$work/out.gguf"' EXIT
 peak_kb() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
 wall() { sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$1"; }
 apparent() { du -sb --apparent-size "$1" | cut -f1; }
-ondisk() { du -sb "$1" | cut -f1; }
+ondisk() { du -s --block-size=1 "$1" | cut -f1; }
 status=0
 report() { # NAME LOG MODEL_BYTES
     local kb; kb=$(peak_kb "$2")
     printf '%-34s peak RSS %7.1f MiB   wall %9s   model %7.2f GB (%.1fx the peak RSS)\n' "$1" \
-        "$(echo "$kb / 1024" | bc -l)" "$(wall "$2")" "$(echo "$3 / 1e9" | bc -l)" "$(echo "$3 / ($kb * 1024)" | bc -l)"
+        "$(echo "$kb / 1024" | bc -l)" "$(wall "$2")" "$(echo "$3 / 1000000000" | bc -l)" "$(echo "$3 / ($kb * 1024)" | bc -l)"
     if [ "$kb" -gt $((bound_mb * 1024)) ]; then
         echo "  FAIL: peak RSS above the bound of $bound_mb MiB"
         status=1

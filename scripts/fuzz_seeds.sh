@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes a seed corpus for harness $1 into directory $2, from ../shared when present. Seeds stay
 # under fuzz.sh's -max_len (64 KiB) so libFuzzer does not cut them. Some seeds are generated with
-# the build's own tools ($LQ_BUILD, default build-fuzz): gen_ckpt (a small complete safetensors
+# the build's own tools ($LQ_BUILD, default build-fuzz, else build): gen_ckpt (a small complete safetensors
 # file) and lq calibrate (GGUF and legacy .dat statistics of stories260K).
 set -u
 name=$1 dir=$2
@@ -11,6 +11,15 @@ build=${LQ_BUILD:-build-fuzz}
 mkdir -p "$dir"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# tool REL_PATH: the first executable build output among $build and the plain build.
+tool() {
+    local b
+    for b in "$build" build; do
+        [ -x "$b/$1" ] && { echo "$b/$1"; return 0; }
+    done
+    return 1
+}
 
 # byte-prefixed FILE BYTE OUT: OUT = one selector byte (octal escape) + FILE (harnesses that read
 # their options from the first byte).
@@ -59,9 +68,9 @@ case "$name" in
   fuzz_safetensors)
       head -c 60000 "$shared/models/tinystories-656k/model.safetensors" > "$dir/tinystories-656k.head"
       # complete files: every tensor's bytes present, offsets consistent (F32, F16, BF16)
-      if [ -x "$build/tests/reliability/gen_ckpt" ]; then
+      if gen=$(tool tests/reliability/gen_ckpt); then
           for dt in f32 f16 bf16; do
-              "$build/tests/reliability/gen_ckpt" "$tmp/st-$dt" --vocab 32 --hidden 16 --ffn 32 --heads 2 \
+              "$gen" "$tmp/st-$dt" --vocab 32 --hidden 16 --ffn 32 --heads 2 \
                   --kv-heads 1 --layers 1 --dtype $dt >/dev/null &&
                   cp "$tmp/st-$dt/model.safetensors" "$dir/complete-$dt.safetensors"
           done
@@ -75,9 +84,8 @@ case "$name" in
           byte_prefixed "$tmp/bytelevel.json" '\003' "$dir/bytelevel.json"
       fi ;;
   fuzz_imatrix)
-      lq=$build/tools/lq
       m=$shared/models/stories260k/stories260K.gguf
-      if [ -x "$lq" ] && [ -f "$m" ]; then
+      if lq=$(tool tools/lq) && [ -f "$m" ]; then
           head -c 30000 "$shared/text/tinystories-valid.txt" > "$tmp/text.txt"
           "$lq" calibrate "$m" -f "$tmp/text.txt" -c 32 --chunks 2 -t 1 -o "$dir/stories260k.imatrix" >/dev/null 2>&1
           "$lq" calibrate "$m" -f "$tmp/text.txt" -c 32 --chunks 2 -t 1 --output-format dat \

@@ -139,7 +139,8 @@ wait_for_tmp() {
 "$GEN" "$TMP/wide" --shape 70b --layers 1 >/dev/null || fail "gen_ckpt failed"
 for sig in INT TERM; do
     out="$TMP/int-$sig.gguf"
-    "$LQ" quantize "$TMP/wide" -o "$out" --type Q4_0 --no-error -t 2 >"$TMP/int-q-$sig.out" 2>"$TMP/int-q-$sig.err" &
+    "$LQ" quantize "$TMP/wide" -o "$out" --type Q4_0 --no-error -t 2 --json "$out.json" >"$TMP/int-q-$sig.out" \
+        2>"$TMP/int-q-$sig.err" &
     pid=$!
     check
     wait_for_tmp "$out" 60 || fail "int-q-$sig: no temporary output appeared"
@@ -151,11 +152,12 @@ for sig in INT TERM; do
     [ $got -eq 130 ] || fail "int-q-$sig: exit $got, want 130: $(cat "$TMP/int-q-$sig.err")"
     one_line_error "int-q-$sig" quantize interrupted
     no_output "$out"
+    no_output "$out.json"
 done
 for sig in INT TERM; do
     out="$TMP/int-$sig.imatrix"
-    "$LQ" calibrate "$S4M" -f "$TEXT" -c 128 --chunks 2000 -t 2 -o "$out" >"$TMP/int-c-$sig.out" \
-        2>"$TMP/int-c-$sig.err" &
+    "$LQ" calibrate "$S4M" -f "$TEXT" -c 128 --chunks 2000 -t 2 -o "$out" --json "$out.json" \
+        >"$TMP/int-c-$sig.out" 2>"$TMP/int-c-$sig.err" &
     pid=$!
     sleep 1
     kill -s $sig $pid
@@ -165,6 +167,7 @@ for sig in INT TERM; do
     [ $got -eq 130 ] || fail "int-c-$sig: exit $got, want 130: $(cat "$TMP/int-c-$sig.err")"
     one_line_error "int-c-$sig" calibrate interrupted
     no_output "$out"
+    no_output "$out.json"
 done
 
 finish
