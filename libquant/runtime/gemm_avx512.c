@@ -149,3 +149,27 @@ void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
         }
     }
 }
+
+/* ---------------------------------------------------------------------------------------
+ * Attention of one head: 16 dimensions per vector
+ * ------------------------------------------------------------------------------------- */
+
+void rt_attn_scores_avx512(const float *q, const float *keys, int64_t kv_stride, int64_t first, int64_t last,
+                           int64_t hd, float scale, float *scores) {
+    for (int64_t j = first; j <= last; j++) {
+        const float *k = keys + j * kv_stride;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t d = 0; d < hd; d += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(k + d), acc);
+        scores[j] = _mm512_reduce_add_ps(acc) * scale;
+    }
+}
+
+void rt_attn_values_avx512(const float *scores, float inv_sum, const float *vals, int64_t kv_stride,
+                           int64_t first, int64_t last, int64_t hd, float *out) {
+    for (int64_t d = 0; d < hd; d += 16) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t j = first; j <= last; j++)
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[j] * inv_sum), _mm512_loadu_ps(vals + j * kv_stride + d), acc);
+        _mm512_storeu_ps(out + d, acc);
+    }
+}

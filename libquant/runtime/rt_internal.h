@@ -53,4 +53,12 @@ void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
                          const void *act, size_t act_stride, int64_t n_tok, int64_t n_in, float *y,
                          int64_t y_stride, const float *bias);
 
+/* Attention of one query head (gemm_avx512.c; head_dim a multiple of 16): scores[j] =
+ * q·k_j · scale for j in [first, last]; out = Σ_j scores[j]·inv_sum · v_j. Keys and values of
+ * position j start at j·kv_stride. */
+void rt_attn_scores_avx512(const float *q, const float *keys, int64_t kv_stride, int64_t first, int64_t last,
+                           int64_t hd, float scale, float *scores);
+void rt_attn_values_avx512(const float *scores, float inv_sum, const float *vals, int64_t kv_stride,
+                           int64_t first, int64_t last, int64_t hd, float *out);
+
 #endif

@@ -39,6 +39,7 @@ struct lq_runtime {
     rt_pool *pool;
     int64_t n_ctx, n_batch;
     bool f32_act;
+    bool attn_avx512; /* head_dim a multiple of 16 on an AVX-512 CPU */
     int64_t n_embd, n_head, n_head_kv, head_dim, q_dim, kv_dim, n_ff, n_vocab, n_layer;
     lq_rope_layout rope_layout;
     double *rope_freq; /* head_dim/2 angular frequencies per position */
@@ -285,6 +286,7 @@ lq_status lq_runtime_create(const lq_model *m, const lq_runtime_opts *opts, lq_r
     int64_t batch = rt->n_batch < rt->n_ctx ? rt->n_batch : rt->n_ctx;
     if ((st = ensure_scratch(rt, batch, rt->n_ctx, err))) goto fail;
     rt->pool = rt_pool_create(rt->n_threads);
+    rt->attn_avx512 = rt->head_dim % 16 == 0 && lq_kernels_simd() == LQ_SIMD_AVX512;
     *out = rt;
     return LQ_OK;
 fail:
@@ -434,10 +436,13 @@ static void attn_worker(void *ctx, int64_t begin, int64_t end, int thread_index)
         if (rt->hp.sliding_window > 0 && pos >= rt->hp.sliding_window)
             first = pos - rt->hp.sliding_window + 1;
         float max_score = -INFINITY;
-        for (int64_t j = first; j <= pos; j++) {
-            scores[j] = dot_f32(qh, keys + j * rt->kv_dim, hd) * inv_sqrt_hd;
-            if (scores[j] > max_score) max_score = scores[j];
+        if (rt->attn_avx512) {
+            rt_attn_scores_avx512(qh, keys, rt->kv_dim, first, pos, hd, inv_sqrt_hd, scores);
+        } else {
+            for (int64_t j = first; j <= pos; j++) scores[j] = dot_f32(qh, keys + j * rt->kv_dim, hd) * inv_sqrt_hd;
         }
+        for (int64_t j = first; j <= pos; j++)
+            if (scores[j] > max_score) max_score = scores[j];
         double sum = 0;
         for (int64_t j = first; j <= pos; j++) {
             scores[j] = expf(scores[j] - max_score);
@@ -445,6 +450,10 @@ static void attn_worker(void *ctx, int64_t begin, int64_t end, int thread_index)
         }
         float inv_sum = (float)(1.0 / sum);
         float *oh = job->out + r * rt->q_dim + head * hd;
+        if (rt->attn_avx512) {
+            rt_attn_values_avx512(scores, inv_sum, vals, rt->kv_dim, first, pos, hd, oh);
+            continue;
+        }
         memset(oh, 0, (size_t)hd * sizeof(float));
         for (int64_t j = first; j <= pos; j++) {
             const float *vj = vals + j * rt->kv_dim;
