@@ -24,6 +24,9 @@
  * Device pointers ("_dev" functions) are enqueued on the compute stream and return at once;
  * lq_cuda_sync waits and reports asynchronous failures. Host-pointer functions are synchronous.
  *
+ * Threads: a context is used by one host thread at a time (its streams, handles and scratch
+ * buffers are shared by its calls); use one context per worker thread otherwise.
+ *
  * Errors: every function returns an lq_status with a one-line message naming the operation and
  * the CUDA/cuBLAS/cuSOLVER error. A context whose device failed keeps the first error (sticky):
  * later calls return it (lq_cuda_status). */
