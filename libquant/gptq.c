@@ -277,7 +277,7 @@ static lq_status run_sweep(sweep_job *job, int n_threads, double *loss, lq_error
 /* ---- entry point --------------------------------------------------------------------------- */
 
 static lq_status check_inputs(lq_type type, const char *name, const float *w, int64_t n_out,
-                              int64_t n_in, const double *h, void *dst, lq_error *err) {
+                              int64_t n_in, void *dst, lq_error *err) {
     const lq_type_traits *t = lq_type_get(type);
     if (!t || !t->is_quantized || !t->has_codec || t->activation_only)
         return lq_fail(err, LQ_ERR_UNSUPPORTED, "%s: gptq: type %s has no block codec", name,
@@ -289,15 +289,11 @@ static lq_status check_inputs(lq_type type, const char *name, const float *w, in
     if (!lq_mul_u64((uint64_t)n_in, (uint64_t)n_in, &n2) || n2 > SIZE_MAX / 8 ||
         !lq_mul_u64((uint64_t)n_in, (uint64_t)n_out, &nw) || nw > SIZE_MAX / 4)
         return lq_fail(err, LQ_ERR_INVALID, "%s: gptq: shape too large", name);
-    if (!w || !h || !dst) return lq_fail(err, LQ_ERR_INVALID, "%s: gptq: NULL argument", name);
+    if (!w || !dst) return lq_fail(err, LQ_ERR_INVALID, "%s: gptq: NULL argument", name);
     for (uint64_t i = 0; i < nw; i++)
         if (!isfinite(w[i]))
             return lq_fail(err, LQ_ERR_NUMERIC, "%s: row %" PRIu64 ", column %" PRIu64 ": weight is %s",
                            name, i / (uint64_t)n_in, i % (uint64_t)n_in, isnan(w[i]) ? "NaN" : "Inf");
-    for (uint64_t i = 0; i < n2; i++)
-        if (!isfinite(h[i]))
-            return lq_fail(err, LQ_ERR_NUMERIC, "%s: hessian entry (%" PRIu64 ", %" PRIu64 ") is not finite",
-                           name, i / (uint64_t)n_in, i % (uint64_t)n_in);
     return LQ_OK;
 }
 
@@ -327,55 +323,97 @@ static lq_status rtn_fallback(lq_type type, const char *name, const float *w, in
     return LQ_OK;
 }
 
-lq_status lq_gptq_quantize(lq_type type, const char *name, const float *w, int64_t n_out,
-                           int64_t n_in, const double *h, const lq_gptq_opts *opts, void *dst,
-                           float *deq, lq_gptq_report *rep, lq_error *err) {
-    lq_gptq_report local_rep;
-    if (!rep) rep = &local_rep;
-    memset(rep, 0, sizeof *rep);
-    if (!name) name = "(tensor)";
-    lq_status st = check_inputs(type, name, w, n_out, n_in, h, dst, err);
-    if (st != LQ_OK) return st;
-    lq_gptq_opts o = {0};
-    if (opts) o = *opts;
-    if (!(o.percdamp > 0.0)) o.percdamp = 0.01;
-    if (o.block_size <= 0) o.block_size = 128;
-    if (o.n_threads <= 0) o.n_threads = lq_n_cpus();
-    lq_la_init();
+/* The factorisation of one Hessian, shared by every weight that reads the same input. */
+struct lq_gptq_prep {
+    int64_t n_in;
+    float *u;          /* upper factor of H⁻¹ (n_in²), NULL when the Hessian was unusable */
+    float *diag_imp;   /* diag(H) / mean, dead columns 0 */
+    uint8_t *dead;
+    lq_gptq_report base; /* n_dead, percdamp, n_retries, diag_floor, rtn_fallback, note */
+};
 
-    const lq_type_traits *t = lq_type_get(type);
+void lq_gptq_prep_free(lq_gptq_prep *p) {
+    if (!p) return;
+    free(p->u);
+    free(p->diag_imp);
+    free(p->dead);
+    free(p);
+}
+
+lq_status lq_gptq_prepare(const char *name, int64_t n_in, const double *h, double percdamp,
+                          lq_gptq_prep **out, lq_error *err) {
+    *out = NULL;
+    if (!name) name = "(tensor)";
+    uint64_t n2;
+    if (n_in <= 0 || !lq_mul_u64((uint64_t)n_in, (uint64_t)n_in, &n2) || n2 > SIZE_MAX / 8 || !h)
+        return lq_fail(err, LQ_ERR_INVALID, "%s: gptq: bad hessian (width %" PRId64 ")", name, n_in);
+    for (uint64_t i = 0; i < n2; i++)
+        if (!isfinite(h[i]))
+            return lq_fail(err, LQ_ERR_NUMERIC, "%s: hessian entry (%" PRIu64 ", %" PRIu64 ") is not finite",
+                           name, i / (uint64_t)n_in, i % (uint64_t)n_in);
+    if (!(percdamp > 0.0)) percdamp = 0.01;
+    lq_la_init();
     size_t n = (size_t)n_in;
+    lq_gptq_prep *p = (lq_gptq_prep *)lq_calloc(1, sizeof *p, err, "gptq");
     double *hw = (double *)lq_malloc(n * n * sizeof(double), err, "gptq hessian");
     double *a = (double *)lq_malloc(n * n * sizeof(double), err, "gptq factor");
-    float *u = (float *)lq_malloc(n * n * sizeof(float), err, "gptq factor");
-    float *imp = (float *)lq_malloc(n * sizeof(float), err, "gptq importance");
-    uint8_t *dead = (uint8_t *)lq_calloc(n, 1, err, "gptq");
-    if (!hw || !a || !u || !imp || !dead) {
-        st = LQ_ERR_NOMEM;
-        goto done;
+    if (p) {
+        p->n_in = n_in;
+        p->u = (float *)lq_malloc(n * n * sizeof(float), err, "gptq factor");
+        p->diag_imp = (float *)lq_malloc(n * sizeof(float), err, "gptq importance");
+        p->dead = (uint8_t *)lq_calloc(n, 1, err, "gptq");
+    }
+    if (!p || !hw || !a || !p->u || !p->diag_imp || !p->dead) {
+        free(hw);
+        free(a);
+        lq_gptq_prep_free(p);
+        return LQ_ERR_NOMEM;
     }
     memcpy(hw, h, n * n * sizeof(double));
     for (size_t i = 0; i < n; i++) /* dead input channels: never active in calibration */
         if (hw[i * n + i] == 0.0) {
-            dead[i] = 1;
+            p->dead[i] = 1;
             hw[i * n + i] = 1.0;
-            rep->n_dead++;
+            p->base.n_dead++;
         }
-    fill_importance(h, n_in, dead, o.importance, imp);
-
-    if (!inverse_factor(hw, n_in, o.percdamp, a, u, rep)) {
-        rep->rtn_fallback = true;
-        snprintf(rep->note, sizeof rep->note,
-                 "hessian not positive definite after %d dampening attempts: RTN", rep->n_retries);
-        st = rtn_fallback(type, name, w, n_out, n_in, imp, o.n_threads, dst, deq, err);
-        goto done;
+    fill_importance(h, n_in, p->dead, NULL, p->diag_imp);
+    if (!inverse_factor(hw, n_in, percdamp, a, p->u, &p->base)) {
+        p->base.rtn_fallback = true;
+        snprintf(p->base.note, sizeof p->base.note,
+                 "hessian not positive definite after %d dampening attempts: RTN", p->base.n_retries);
+        free(p->u);
+        p->u = NULL;
+    } else if (p->base.n_retries > 0) {
+        snprintf(p->base.note, sizeof p->base.note, "cholesky needed dampening %.2g%s after %d failures",
+                 p->base.percdamp, p->base.diag_floor ? " and a diagonal floor" : "", p->base.n_retries);
     }
-    if (rep->n_retries > 0)
-        snprintf(rep->note, sizeof rep->note, "cholesky needed dampening %.2g%s after %d failures",
-                 rep->percdamp, rep->diag_floor ? " and a diagonal floor" : "", rep->n_retries);
+    free(hw);
+    free(a);
+    *out = p;
+    return LQ_OK;
+}
 
+lq_status lq_gptq_quantize_prepared(lq_type type, const char *name, const float *w, int64_t n_out,
+                                    const lq_gptq_prep *p, const lq_gptq_opts *opts, void *dst,
+                                    float *deq, lq_gptq_report *rep, lq_error *err) {
+    lq_gptq_report local_rep;
+    if (!rep) rep = &local_rep;
+    if (!name) name = "(tensor)";
+    if (!p) return lq_fail(err, LQ_ERR_INVALID, "%s: gptq: no prepared hessian", name);
+    *rep = p->base;
+    int64_t n_in = p->n_in;
+    lq_status st = check_inputs(type, name, w, n_out, n_in, dst, err);
+    if (st != LQ_OK) return st;
+    lq_gptq_opts o = {0};
+    if (opts) o = *opts;
+    if (o.block_size <= 0) o.block_size = 128;
+    if (o.n_threads <= 0) o.n_threads = lq_n_cpus();
+    const float *imp = o.importance ? o.importance : p->diag_imp;
+    if (!p->u) return rtn_fallback(type, name, w, n_out, n_in, imp, o.n_threads, dst, deq, err);
+
+    const lq_type_traits *t = lq_type_get(type);
     int64_t lazy = ((int64_t)o.block_size + t->block_size - 1) / t->block_size * t->block_size;
-    sweep_job job = {type, name, w, n_out, n_in, u, imp, dead, t->block_size, t->block_bytes,
+    sweep_job job = {type, name, w, n_out, n_in, p->u, imp, p->dead, t->block_size, t->block_bytes,
                      lq_row_size(type, n_in), lazy, (uint8_t *)dst, deq, NULL, NULL, NULL};
     st = run_sweep(&job, o.n_threads, &rep->loss, err);
     if (st == LQ_ERR_NUMERIC) { /* blown-up propagation (or overflowing block): plain RTN */
@@ -384,11 +422,20 @@ lq_status lq_gptq_quantize(lq_type type, const char *name, const float *w, int64
         rep->loss = 0.0;
         st = rtn_fallback(type, name, w, n_out, n_in, imp, o.n_threads, dst, deq, err);
     }
-done:
-    free(hw);
-    free(a);
-    free(u);
-    free(imp);
-    free(dead);
+    return st;
+}
+
+lq_status lq_gptq_quantize(lq_type type, const char *name, const float *w, int64_t n_out,
+                           int64_t n_in, const double *h, const lq_gptq_opts *opts, void *dst,
+                           float *deq, lq_gptq_report *rep, lq_error *err) {
+    if (rep) memset(rep, 0, sizeof *rep);
+    if (!name) name = "(tensor)";
+    /* shape and type errors before the O(n³) factorisation */
+    lq_status st = check_inputs(type, name, w, n_out, n_in, dst, err);
+    if (st != LQ_OK) return st;
+    lq_gptq_prep *p = NULL;
+    st = lq_gptq_prepare(name, n_in, h, opts ? opts->percdamp : 0.0, &p, err);
+    if (st == LQ_OK) st = lq_gptq_quantize_prepared(type, name, w, n_out, p, opts, dst, deq, rep, err);
+    lq_gptq_prep_free(p);
     return st;
 }

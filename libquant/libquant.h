@@ -965,6 +965,17 @@ typedef struct lq_gptq_report {
 lq_status lq_gptq_quantize(lq_type type, const char *name, const float *w, int64_t n_out,
                            int64_t n_in, const double *h, const lq_gptq_opts *opts, void *dst,
                            float *deq, lq_gptq_report *rep, lq_error *err);
+/* The same in two steps, so weights reading one input (q,k,v; gate,up) share one O(n³)
+ * factorisation: prepare (dead columns, dampening retries, upper factor of H⁻¹; a Hessian that
+ * never factorises is not an error: the prepared state then makes every weight RTN, reported),
+ * then quantize any number of weights with it (opts->percdamp is ignored there). */
+typedef struct lq_gptq_prep lq_gptq_prep;
+lq_status lq_gptq_prepare(const char *name, int64_t n_in, const double *h, double percdamp,
+                          lq_gptq_prep **out, lq_error *err);
+lq_status lq_gptq_quantize_prepared(lq_type type, const char *name, const float *w, int64_t n_out,
+                                    const lq_gptq_prep *p, const lq_gptq_opts *opts, void *dst,
+                                    float *deq, lq_gptq_report *rep, lq_error *err);
+void lq_gptq_prep_free(lq_gptq_prep *p);
 
 /* The sequential driver (passes.c): decoder layers one at a time over the calibration tokens.
  * Layer i's inputs are the outputs of layer i-1 with its final (quantized) weights swapped in
@@ -1027,7 +1038,7 @@ typedef struct lq_passes_report {
     int64_t n_layer;
     double *layer_seconds;
     double seconds;
-    double hessian_seconds, gptq_seconds, forward_seconds, search_seconds;
+    double hessian_seconds, factor_seconds, gptq_seconds, forward_seconds, search_seconds;
     double hessian_flops;      /* 2·n_in²·tokens per accumulated Hessian (full products) */
 } lq_passes_report;
 void lq_passes_report_free(lq_passes_report *r);

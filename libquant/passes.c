@@ -472,28 +472,42 @@ static void fold_hessian(double *h, int64_t n, const float *s) {
         for (int64_t j = 0; j < n; j++) h[i * n + j] /= (double)s[i] * (double)s[j];
 }
 
-static lq_status gptq_linear(driver *d, layer_state *L, int l, const lq_hessian *hs, lq_error *err) {
+/* The factorisation for input kind k, in the folded space: H' = diag(1/s)·H·diag(1/s). */
+static lq_status gptq_prepare_kind(driver *d, layer_state *L, int k, const lq_hessian *hs,
+                                   lq_gptq_prep **prep, lq_error *err) {
+    int64_t n = hs->n_in;
+    const double *h = hs->h;
+    double *folded = NULL;
+    if (L->fold[k]) {
+        folded = lq_malloc((size_t)n * (size_t)n * sizeof(double), err, "gptq hessian");
+        if (!folded) return LQ_ERR_NOMEM;
+        memcpy(folded, hs->h, (size_t)n * (size_t)n * sizeof(double));
+        fold_hessian(folded, n, L->fold[k]);
+        h = folded;
+    }
+    double t0 = now_s();
+    lq_status st = lq_gptq_prepare(L->names[k_kind_lin[k]], n, h, d->o->percdamp, prep, err);
+    d->rep->factor_seconds += now_s() - t0;
+    free(folded);
+    return st;
+}
+
+static lq_status gptq_linear(driver *d, layer_state *L, int l, const lq_gptq_prep *prep, lq_error *err) {
     int64_t n = L->n_in[l];
-    double *h = lq_malloc((size_t)n * (size_t)n * sizeof(double), err, "gptq hessian");
     float *deq = lq_malloc((size_t)L->n_out[l] * (size_t)n * sizeof(float), err, "gptq");
     float *imp = NULL;
-    lq_status st = h && deq ? LQ_OK : LQ_ERR_NOMEM;
-    if (st == LQ_OK) {
-        memcpy(h, hs->h, (size_t)n * (size_t)n * sizeof(double));
-        if (L->fold[k_input_of[l]]) fold_hessian(h, n, L->fold[k_input_of[l]]);
-        st = importance_of(d, L, l, &imp, err);
-    }
+    lq_status st = deq ? LQ_OK : LQ_ERR_NOMEM;
+    if (st == LQ_OK) st = importance_of(d, L, l, &imp, err);
     if (st == LQ_OK) st = alloc_q(L, l, err);
     if (st == LQ_OK) {
         lq_gptq_opts go = {d->o->percdamp, d->o->gptq_block, d->n_threads, imp};
         double t0 = now_s();
-        st = lq_gptq_quantize(L->types[l], L->names[l], L->w[l], L->n_out[l], n, h, &go, L->q[l], deq,
-                              &L->rep[l].report, err);
+        st = lq_gptq_quantize_prepared(L->types[l], L->names[l], L->w[l], L->n_out[l], prep, &go, L->q[l],
+                                       deq, &L->rep[l].report, err);
         d->rep->gptq_seconds += now_s() - t0;
         L->rep[l].gptq = true;
     }
     if (st == LQ_OK) st = set_runtime(d, L, l, deq, err);
-    free(h);
     free(deq);
     free(imp);
     return st;
@@ -531,11 +545,18 @@ static lq_status gptq_layer(driver *d, layer_state *L, lq_error *err) {
             d->rep->hessian_seconds += c.hessian_seconds;
             d->rep->forward_seconds -= c.hessian_seconds; /* counted apart */
         }
-        for (int k = 0; k < IN_COUNT; k++)
-            if (c.hs[k]) lq_hessian_finish(c.hs[k]);
+        lq_gptq_prep *prep[IN_COUNT] = {NULL};
+        for (int k = 0; k < IN_COUNT && st == LQ_OK; k++)
+            if (c.hs[k]) {
+                lq_hessian_finish(c.hs[k]);
+                st = gptq_prepare_kind(d, L, k, c.hs[k], &prep[k], err);
+            }
         for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
-            if (c.hs[k_input_of[l]] && L->codec[l]) st = gptq_linear(d, L, l, c.hs[k_input_of[l]], err);
-        for (int k = 0; k < IN_COUNT; k++) lq_hessian_free(&hs[k]);
+            if (prep[k_input_of[l]] && L->codec[l]) st = gptq_linear(d, L, l, prep[k_input_of[l]], err);
+        for (int k = 0; k < IN_COUNT; k++) {
+            lq_hessian_free(&hs[k]);
+            lq_gptq_prep_free(prep[k]);
+        }
     }
     return st;
 }

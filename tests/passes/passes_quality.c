@@ -251,9 +251,10 @@ int main(int argc, char **argv) {
             evaluate(out, &ev, NULL, &k[j], &ppl);
             printf("%-7s %-9s KLD %.5f  PPL %.4f  (quantize %.1fs", presets[p], methods[j], k[j], ppl, t1 - t0);
             if (set)
-                printf(", fallbacks %lld, damp retries %lld; forward %.1fs, hessian %.1fs, gptq %.1fs, search %.1fs",
-                       (long long)rep.n_rtn_fallback, (long long)rep.n_damp_retry, rep.forward_seconds,
-                       rep.hessian_seconds, rep.gptq_seconds, rep.search_seconds);
+                printf(", fallbacks %lld, damp retries %lld; forward %.1fs, hessian %.1fs, factor %.1fs, sweep %.1fs, "
+                       "search %.1fs", (long long)rep.n_rtn_fallback, (long long)rep.n_damp_retry,
+                       rep.forward_seconds, rep.hessian_seconds, rep.factor_seconds, rep.gptq_seconds,
+                       rep.search_seconds);
             printf(")\n");
             fflush(stdout);
             lq_tensor_set_free(set);
