@@ -22,9 +22,11 @@ bin=$build/tests/passes/passes_quality
 log=$build/passes_quality.log
 : > "$log"
 status=0
+# METHODS: which columns (awq alone is slow: its clip search; default: the gated ones)
+methods=${METHODS:-rtn imatrix gptq awq+gptq}
 run() {
-    echo "== $*" | tee -a "$log"
-    LQ_TEST_TMPDIR=$build "$bin" "$@" 2>&1 | tee -a "$log" || status=1
+    echo "== $* -- $methods" | tee -a "$log"
+    LQ_TEST_TMPDIR=$build "$bin" "$@" -- $methods 2>&1 | tee -a "$log" || status=1
 }
 presets_4m="Q2_K Q3_K_S:pure Q4_K_S:pure Q3_K_M Q4_K_M Q4_0"  # :pure = every matrix Q3_K / Q4_K
 presets_656k="Q4_0 Q4_1 Q5_0 IQ4_NL"
