@@ -233,6 +233,15 @@ static json_t *file_json(const char *path, lq_error *err) {
     return o;
 }
 
+static bool is_gzip(const char *path) {
+    unsigned char magic[2] = {0, 0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t n = fread(magic, 1, 2, f);
+    fclose(f);
+    return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
 /* Every distinct file the model's tensors live in (shards), plus tokenizer.json for HF. */
 static json_t *model_files_json(const lq_model *m, lq_error *err) {
     json_t *files = json_array();
@@ -294,6 +303,7 @@ static lq_status write_report(const calib_run *r, lq_error *err) {
     }
     if (!st) {
         json_object_set_new(text, "format", json_string(a->text_format));
+        json_object_set_new(text, "gzip", json_boolean(is_gzip(a->text)));
         json_object_set_new(root, "text", text);
         json_object_set_new(root, "chunks", chunks_json(r));
         json_object_set_new(root, "threads", json_integer(a->n_threads ? a->n_threads : lq_n_cpus()));

@@ -62,6 +62,7 @@ def want(cond, what):
     if not cond: errors.append(what)
 want(r['model']['files'][0]['path'] == model and r['model']['files'][0]['sha256'] == sha(model), 'model checksum')
 want(r['text']['sha256'] == sha(text) and r['text']['bytes'] == len(open(text, 'rb').read()), 'text checksum')
+want(r['text']['gzip'] is False, 'text is not gzip')
 want(r['output']['sha256'] == sha(out), 'output checksum')
 c = r['chunks']
 want(c['chunk_size'] == 128 and c['n_chunks'] == 3 and c['tokens_evaluated'] == 384, 'chunk counts')
@@ -110,9 +111,12 @@ with gzip.open(sys.argv[2], 'wt', encoding='utf-8') as f:
     for d in docs:
         f.write(json.dumps({'id': len(d), 'text': d}) + '\n')
 EOF
-run jsonl 0 "$MODEL" -f "$TMP/docs" -o "$TMP/jsonl.gguf" -c 128 --chunks 2
+run jsonl 0 "$MODEL" -f "$TMP/docs" -o "$TMP/jsonl.gguf" -c 128 --chunks 2 --json "$TMP/jsonl.json"
 check
 [ -s "$TMP/jsonl.gguf" ] || fail "jsonl: no output"
+check
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["text"]["gzip"] and r["chunks"]["n_chunks"] == 2 else 1)' \
+    "$TMP/jsonl.json" || fail "jsonl report: gzip not detected"
 
 # --- an HF directory: tokenizer.json, and every input file named in the report ---------------
 HF="$SHARED/models/tinystories-656k"
