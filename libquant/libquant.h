@@ -532,6 +532,14 @@ typedef void (*lq_parallel_fn)(void *ctx, int64_t begin, int64_t end, int thread
 int lq_n_cpus(void);
 /* Runs fn over [0, n) split into contiguous chunks on n_threads threads (0 = all cores). */
 void lq_parallel_for(int64_t n, int n_threads, lq_parallel_fn fn, void *ctx);
+/* Persistent workers for fine-grained loops (spin briefly, then sleep). lq_pool_run splits
+ * [0, n) exactly as lq_parallel_for over min(n_threads, workers + 1) threads, the caller
+ * included. lq_pool_create returns NULL on failure; lq_pool_run(NULL, ...) runs on the caller.
+ * One caller thread at a time per pool. */
+typedef struct lq_pool lq_pool;
+lq_pool *lq_pool_create(int n_threads);
+void lq_pool_run(lq_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *ctx);
+void lq_pool_free(lq_pool *p);
 
 /* ------------------------------------------------------------------------------------------
  * Tokenizers (SentencePiece-style BPE and byte-level BPE), from GGUF keys or tokenizer.json

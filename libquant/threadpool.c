@@ -1,15 +1,28 @@
-/* threadpool.c — deterministic row-parallel loops on pthreads.
- * Work is split into contiguous index ranges fixed by (n, n_threads) alone, so results never
- * depend on scheduling; callers write disjoint outputs per index. */
+/* threadpool.c — deterministic parallel loops on pthreads.
+ *
+ * Work over [0, n) is split into contiguous ranges fixed by (n, thread count) alone, so results
+ * never depend on scheduling; callers write disjoint outputs per index.
+ *  - lq_parallel_for: threads created per call (coarse work: quantizing tensors).
+ *  - lq_pool: persistent workers that spin briefly, then sleep, for fine-grained loops such as
+ *    the runtime's per-layer matmuls (creating threads costs ~50 µs per call, a large share of
+ *    a generated token). */
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 int lq_n_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+/* The contiguous range of thread t among n_active over [0, n). */
+static void range_of(int64_t n, int n_active, int t, int64_t *begin, int64_t *end) {
+    int64_t chunk = n / n_active, extra = n % n_active;
+    *begin = t * chunk + (t < extra ? t : extra);
+    *end = *begin + chunk + (t < extra ? 1 : 0);
 }
 
 typedef struct par_job {
@@ -43,11 +56,9 @@ void lq_parallel_for(int64_t n, int n_threads, lq_parallel_fn fn, void *ctx) {
         fn(ctx, 0, n, 0);
         return;
     }
-    int64_t chunk = n / n_threads, extra = n % n_threads, at = 0;
     for (int t = 0; t < n_threads; t++) {
-        int64_t len = chunk + (t < extra ? 1 : 0);
-        jobs[t] = (par_job){fn, ctx, at, at + len, t};
-        at += len;
+        jobs[t] = (par_job){fn, ctx, 0, 0, t};
+        range_of(n, n_threads, t, &jobs[t].begin, &jobs[t].end);
     }
     /* thread 0's share runs on the caller; a failed pthread_create runs inline */
     for (int t = 1; t < n_threads; t++)
@@ -62,4 +73,140 @@ void lq_parallel_for(int64_t n, int n_threads, lq_parallel_fn fn, void *ctx) {
     free(started);
     free(jobs);
     free(tids);
+}
+
+/* ---- persistent pool ---------------------------------------------------------------- */
+
+#define SPIN_ITERATIONS 20000 /* ~tens of microseconds before a worker sleeps */
+
+typedef struct worker_arg {
+    struct lq_pool *pool;
+    int index; /* 1..n_workers; the caller is 0 */
+} worker_arg;
+
+struct lq_pool {
+    int n_workers; /* threads besides the caller */
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done_cv;
+    atomic_uint_fast64_t generation; /* bumped once per loop */
+    atomic_int remaining;            /* workers still busy with the current loop */
+    atomic_bool stop;
+    worker_arg *args; /* one per worker; must outlive them */
+    /* the current loop */
+    lq_parallel_fn fn;
+    void *ctx;
+    int64_t n;
+    int n_active; /* threads taking part, caller included */
+};
+
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+
+static void *worker_main(void *arg) {
+    worker_arg *wa = (worker_arg *)arg;
+    lq_pool *p = wa->pool;
+    uint_fast64_t seen = 0;
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && spins < SPIN_ITERATIONS) {
+            cpu_relax();
+            spins++;
+        }
+        if (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && !atomic_load(&p->stop))
+                pthread_cond_wait(&p->wake, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->stop)) break;
+        seen = atomic_load_explicit(&p->generation, memory_order_acquire);
+        if (wa->index < p->n_active) {
+            int64_t b, e;
+            range_of(p->n, p->n_active, wa->index, &b, &e);
+            if (b < e) p->fn(p->ctx, b, e, wa->index);
+        }
+        if (atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    return NULL;
+}
+
+lq_pool *lq_pool_create(int n_threads) {
+    lq_pool *p = (lq_pool *)calloc(1, sizeof *p);
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->generation, 0);
+    atomic_init(&p->remaining, 0);
+    atomic_init(&p->stop, false);
+    int want = n_threads > 1 ? n_threads - 1 : 0;
+    p->threads = want ? (pthread_t *)calloc((size_t)want, sizeof(pthread_t)) : NULL;
+    worker_arg *args = p->args = want ? (worker_arg *)calloc((size_t)want, sizeof(worker_arg)) : NULL;
+    if (want && (!p->threads || !args)) want = 0;
+    for (int i = 0; i < want; i++) {
+        args[i].pool = p;
+        args[i].index = i + 1;
+        if (pthread_create(&p->threads[i], NULL, worker_main, &args[i]) != 0) break;
+        p->n_workers++;
+    }
+    return p;
+}
+
+void lq_pool_run(lq_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *ctx) {
+    if (n <= 0) return;
+    int n_active = n_threads < 1 ? 1 : n_threads;
+    if (!p || n_active > p->n_workers + 1) n_active = p ? p->n_workers + 1 : 1;
+    if (n_active > n) n_active = (int)n;
+    if (n_active <= 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->n_active = n_active;
+    atomic_store_explicit(&p->remaining, p->n_workers, memory_order_relaxed);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    int64_t b, e;
+    range_of(n, n_active, 0, &b, &e);
+    fn(ctx, b, e, 0);
+    int spins = 0;
+    while (atomic_load_explicit(&p->remaining, memory_order_acquire) > 0 && spins < SPIN_ITERATIONS) {
+        cpu_relax();
+        spins++;
+    }
+    if (atomic_load_explicit(&p->remaining, memory_order_acquire) > 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load_explicit(&p->remaining, memory_order_acquire) > 0) pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+void lq_pool_free(lq_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, true);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_workers; i++) pthread_join(p->threads[i], NULL);
+    free(p->args);
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done_cv);
+    free(p);
 }

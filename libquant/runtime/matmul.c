@@ -161,7 +161,7 @@ static lq_status pack_tiled(const rt_weight *w, const float *x, int64_t n_tok, r
 }
 
 lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n_tok,
-                        bool f32_act, rt_pool *pool, int n_threads, rt_act_buf *act,
+                        bool f32_act, lq_pool *pool, int n_threads, rt_act_buf *act,
                         lq_error *err) {
     if (n_mm < 1 || n_mm > RT_MAX_MATMUL)
         return lq_fail(err, LQ_ERR_INVALID, "runtime: %d products in one matmul", n_mm);
@@ -198,6 +198,6 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
     }
     /* starting threads costs tens of microseconds: not worth it for tiny products */
     int threads = work < 65536.0 ? 1 : n_threads;
-    rt_pool_run(pool, job.row_start[n_mm], threads, mm_worker, &job);
+    lq_pool_run(pool, job.row_start[n_mm], threads, mm_worker, &job);
     return LQ_OK;
 }

@@ -27,16 +27,11 @@ typedef struct rt_act_buf {
     size_t cap;
 } rt_act_buf;
 
-/* Persistent worker threads (pool.c): rt_pool_run splits [0, n) exactly as lq_parallel_for. */
-typedef struct rt_pool rt_pool;
-rt_pool *rt_pool_create(int n_threads); /* NULL on failure: loops then run on the caller */
-void rt_pool_run(rt_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *ctx);
-void rt_pool_free(rt_pool *p);
 
 /* y_k = W_k x for k < n_mm (all W_k have the same n_in); x is n_tok × n_in. Quantizes x once per
  * vec-dot type unless f32_act. Output rows are split over n_threads; deterministic. */
 lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n_tok,
-                        bool f32_act, rt_pool *pool, int n_threads, rt_act_buf *act,
+                        bool f32_act, lq_pool *pool, int n_threads, rt_act_buf *act,
                         lq_error *err);
 
 /* Tiled int8 products for Q4_0 / Q8_0 weights (gemm_avx512.c, AVX-512 VNNI only), n_in a

@@ -36,7 +36,7 @@ struct lq_runtime {
     const lq_model *model;
     lq_hparams hp;
     int n_threads;
-    rt_pool *pool;
+    lq_pool *pool;
     int64_t n_ctx, n_batch;
     bool f32_act;
     bool attn_avx512; /* head_dim a multiple of 16 on an AVX-512 CPU */
@@ -285,7 +285,7 @@ lq_status lq_runtime_create(const lq_model *m, const lq_runtime_opts *opts, lq_r
     if (!rt->v_cache) { st = err ? err->code : LQ_ERR_NOMEM; goto fail; }
     int64_t batch = rt->n_batch < rt->n_ctx ? rt->n_batch : rt->n_ctx;
     if ((st = ensure_scratch(rt, batch, rt->n_ctx, err))) goto fail;
-    rt->pool = rt_pool_create(rt->n_threads);
+    rt->pool = lq_pool_create(rt->n_threads);
     rt->attn_avx512 = rt->head_dim % 16 == 0 && lq_kernels_simd() == LQ_SIMD_AVX512;
     *out = rt;
     return LQ_OK;
@@ -312,7 +312,7 @@ void lq_runtime_free(lq_runtime *rt) {
     free(rt->k_cache);
     free(rt->v_cache);
     free_scratch(rt);
-    rt_pool_free(rt->pool);
+    lq_pool_free(rt->pool);
     for (int i = 0; i < 4; i++) free(rt->act[i].data);
     free(rt);
 }
@@ -466,7 +466,7 @@ static void attn_worker(void *ctx, int64_t begin, int64_t end, int thread_index)
 static void attention(lq_runtime *rt, const attn_job *job, int64_t n_rows) {
     int64_t units = n_rows * rt->n_head;
     int threads = units * (job->pos0 + job->n_tok) < 32768 ? 1 : rt->n_threads;
-    rt_pool_run(rt->pool, units, threads, attn_worker, (void *)job);
+    lq_pool_run(rt->pool, units, threads, attn_worker, (void *)job);
 }
 
 /* gate = silu(gate) * up over rows [begin, end) (SwiGLU) */
@@ -536,7 +536,7 @@ static lq_status layer_forward(lq_runtime *rt, int64_t il, int64_t n_seq, int64_
         if ((st = linear(rt, lins, ys, 2, rt->h, n_rows, err))) return st;
     }
     int swiglu_threads = n_rows * rt->n_ff < 65536 ? 1 : rt->n_threads;
-    rt_pool_run(rt->pool, n_rows, swiglu_threads, swiglu_worker, rt);
+    lq_pool_run(rt->pool, n_rows, swiglu_threads, swiglu_worker, rt);
     {
         const rt_linear *lins[1] = {&L->down};
         float *ys[1] = {rt->h};

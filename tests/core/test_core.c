@@ -113,11 +113,36 @@ static void test_parallel(void) {
     }
 }
 
+/* The persistent pool splits work exactly like lq_parallel_for and is reusable. */
+static void test_pool(void) {
+    enum { N = 777 };
+    int64_t out[N];
+    for (int threads = 1; threads <= 4; threads++) {
+        lq_pool *pool = lq_pool_create(threads);
+        CHECK(pool != NULL);
+        for (int round = 0; round < 50; round++) { /* many loops on the same workers */
+            memset(out, 0, sizeof out);
+            par_ctx c = {out};
+            lq_pool_run(pool, N - round, threads, par_fill, &c);
+            int bad = 0;
+            for (int i = 0; i < N - round; i++) bad += out[i] != i * 3 + 1;
+            for (int i = N - round; i < N; i++) bad += out[i] != 0;
+            CHECKF(bad == 0, "pool threads=%d round=%d: %d indices wrong", threads, round, bad);
+        }
+        lq_pool_free(pool);
+    }
+    memset(out, 0, sizeof out);
+    par_ctx c = {out};
+    lq_pool_run(NULL, N, 4, par_fill, &c); /* no pool: runs on the caller */
+    CHECK(out[N - 1] == (N - 1) * 3 + 1);
+}
+
 int main(void) {
     test_traits();
     test_fp16();
     test_bf16();
     test_errors();
     test_parallel();
+    test_pool();
     TEST_DONE();
 }
