@@ -146,12 +146,17 @@ static void test_vectors_dequant(void) {
                     lq_kernel_dequant_row(types[ti], q + r * row_bytes, out, TV_COLS);
                     if (deq_ok[r] && memcmp(out, want + (size_t)r * TV_COLS, sizeof(float) * TV_COLS)) bad_rows++;
                     const float *x = tv_input + (size_t)r * TV_COLS;
-                    double e2 = 0.0, x2 = 0.0;
+                    double e2 = 0.0, x2 = 0.0, amax = 0.0;
                     for (int i = 0; i < TV_COLS; i++) {
                         e2 += ((double)out[i] - x[i]) * ((double)out[i] - x[i]);
                         x2 += (double)x[i] * x[i];
+                        amax = fmax(amax, fabs((double)x[i]));
                     }
-                    if (x2 > 0.0 && sqrt(e2 / x2) > worst) worst = sqrt(e2 / x2);
+                    /* Rows of tiny values (the README's row 4, ~1e-7) put block scales in fp16's
+                     * subnormal range or below, where the relative error is unbounded by design;
+                     * the ceiling only applies to rows whose scales are normal fp16 numbers. */
+                    bool normal_scales = amax >= 1e-3;
+                    if (normal_scales && x2 > 0.0 && sqrt(e2 / x2) > worst) worst = sqrt(e2 / x2);
                 }
                 CHECKF(bad_rows == 0, "%s %s dequant (%s): %d rows differ from llama.cpp",
                        tname(types[ti]), variants[v], simd_names[level], bad_rows);
