@@ -1,5 +1,6 @@
-/* scalar.c — the scalar reference kernels, written from the block layouts (see
- * libquant/codecs/blocks.h and the reference notes, section b).
+/* scalar.c — the scalar reference kernels. Block decoding and the Q8_0/Q8_K activation
+ * quantizers are the codecs' own functions (libquant/codecs/ headers); the dot products are written
+ * from the block layouts (libquant/codecs/blocks.h and the reference notes, section b).
  *
  * Compiled with -ffp-contract=off: dequantization forms every value with the same float
  * operations, in the same order, as llama.cpp's to_float functions, so it reproduces their
@@ -9,6 +10,9 @@
 #include "kernels.h"
 
 #include "codecs/common.h"
+#include "codecs/iq4.h"
+#include "codecs/kquants.h"
+#include "codecs/legacy.h"
 
 #include <string.h>
 
@@ -17,130 +21,37 @@ const int8_t lq_iq4_values[16] = LQ_IQ4_VALUES;
 static float h2f(lq_half h) { return lq_fp16_to_f32(h); }
 
 /* ---------------------------------------------------------------------------------------
- * Dequantization, one block at a time
+ * Dequantization: the codecs' block decoders (one implementation per format, shared with
+ * the row API, GPTQ and the CUDA kernels).
  * ------------------------------------------------------------------------------------- */
+#define deq_q4_0 lq_q4_0_decode
+#define deq_q4_1 lq_q4_1_decode
+#define deq_q5_0 lq_q5_0_decode
+#define deq_q5_1 lq_q5_1_decode
+#define deq_q8_0 lq_q8_0_decode
+#define deq_iq4_nl lq_iq4_nl_decode
+#define deq_q2_K lq_q2_K_decode
+#define deq_q3_K lq_q3_K_decode
+#define deq_q4_K lq_q4_K_decode
+#define deq_q5_K lq_q5_K_decode
+#define deq_q6_K lq_q6_K_decode
+#define deq_iq4_xs lq_iq4_xs_decode
 
-static void deq_q4_0(const lq_block_q4_0 *b, float *y) {
-    const float d = h2f(b->d);
-    for (int j = 0; j < 16; j++) {
-        y[j] = (float)((b->qs[j] & 15) - 8) * d;
-        y[j + 16] = (float)((b->qs[j] >> 4) - 8) * d;
-    }
-}
-
-static void deq_q4_1(const lq_block_q4_1 *b, float *y) {
-    const float d = h2f(b->d), m = h2f(b->m);
-    for (int j = 0; j < 16; j++) {
-        y[j] = (float)(b->qs[j] & 15) * d + m;
-        y[j + 16] = (float)(b->qs[j] >> 4) * d + m;
-    }
-}
-
+/* Layout helpers of the dot products below. */
 static uint32_t load_u32(const uint8_t *p) {
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
 }
 
-static void deq_q5_0(const lq_block_q5_0 *b, float *y) {
-    const float d = h2f(b->d);
-    const uint32_t qh = load_u32(b->qh);
-    for (int j = 0; j < 16; j++) {
-        int lo = (b->qs[j] & 15) | (int)(((qh >> j) & 1) << 4);
-        int hi = (b->qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
-        y[j] = (float)(lo - 16) * d;
-        y[j + 16] = (float)(hi - 16) * d;
-    }
-}
-
-static void deq_q5_1(const lq_block_q5_1 *b, float *y) {
-    const float d = h2f(b->d), m = h2f(b->m);
-    const uint32_t qh = load_u32(b->qh);
-    for (int j = 0; j < 16; j++) {
-        int lo = (b->qs[j] & 15) | (int)(((qh >> j) & 1) << 4);
-        int hi = (b->qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
-        y[j] = (float)lo * d + m;
-        y[j + 16] = (float)hi * d + m;
-    }
-}
-
-static void deq_q8_0(const lq_block_q8_0 *b, float *y) {
-    const float d = h2f(b->d);
-    for (int j = 0; j < 32; j++) y[j] = (float)b->qs[j] * d;
-}
-
-static void deq_iq4_nl(const lq_block_iq4_nl *b, float *y) {
-    const float d = h2f(b->d);
-    for (int j = 0; j < 16; j++) {
-        y[j] = d * (float)lq_iq4_values[b->qs[j] & 15];
-        y[j + 16] = d * (float)lq_iq4_values[b->qs[j] >> 4];
-    }
-}
-
-/* Q2_K and Q3_K share the 2-bit plane: element 128h + 32k + l is bits 2k..2k+1 of
- * qs[32h + l]. */
 static int plane2(const uint8_t *qs, int e) {
     int h = e / 128, k = (e % 128) / 32, l = e % 32;
     return (qs[32 * h + l] >> (2 * k)) & 3;
 }
 
-static void deq_q2_K(const lq_block_q2_K *b, float *y) {
-    const float d = h2f(b->d), dmin = h2f(b->dmin);
-    for (int s = 0; s < 16; s++) {
-        const float dl = d * (float)(b->scales[s] & 15);
-        const float ml = dmin * (float)(b->scales[s] >> 4);
-        for (int i = 0; i < 16; i++) {
-            int e = 16 * s + i;
-            y[e] = dl * (float)plane2(b->qs, e) - ml;
-        }
-    }
-}
-
-static void deq_q3_K(const lq_block_q3_K *b, float *y) {
-    const float d = h2f(b->d);
-    int8_t sc[16];
-    lq_unpack_scales_q3(b->scales, sc);
-    for (int s = 0; s < 16; s++) {
-        const float dl = d * (float)sc[s];
-        for (int i = 0; i < 16; i++) {
-            int e = 16 * s + i;
-            int high = (b->hmask[e % 32] >> (e / 32)) & 1;
-            y[e] = dl * (float)(plane2(b->qs, e) - (high ? 0 : 4));
-        }
-    }
-}
-
-/* Q4_K / Q5_K nibble of element e: chunk c = e/64 of 32 bytes, low nibble for the first 32. */
 static int nibble_k(const uint8_t *qs, int e) {
     int c = e / 64, l = e % 32;
     return (e % 64) < 32 ? qs[32 * c + l] & 15 : qs[32 * c + l] >> 4;
-}
-
-static void deq_q4_K(const lq_block_q4_K *b, float *y) {
-    const float d = h2f(b->d), dmin = h2f(b->dmin);
-    uint8_t sc[8], mn[8];
-    lq_unpack_scales_k4(b->scales, sc, mn);
-    for (int s = 0; s < 8; s++) {
-        const float d1 = d * (float)sc[s], m1 = dmin * (float)mn[s];
-        for (int i = 0; i < 32; i++) {
-            int e = 32 * s + i;
-            y[e] = d1 * (float)nibble_k(b->qs, e) - m1;
-        }
-    }
-}
-
-static void deq_q5_K(const lq_block_q5_K *b, float *y) {
-    const float d = h2f(b->d), dmin = h2f(b->dmin);
-    uint8_t sc[8], mn[8];
-    lq_unpack_scales_k4(b->scales, sc, mn);
-    for (int s = 0; s < 8; s++) {
-        const float d1 = d * (float)sc[s], m1 = dmin * (float)mn[s];
-        for (int i = 0; i < 32; i++) {
-            int e = 32 * s + i;
-            int high = (b->qh[i] >> s) & 1; /* element 64c+l: bit 2c, 64c+32+l: bit 2c+1 */
-            y[e] = d1 * (float)(nibble_k(b->qs, e) + 16 * high) - m1;
-        }
-    }
 }
 
 static int q6_code(const lq_block_q6_K *b, int e) {
@@ -149,23 +60,6 @@ static int q6_code(const lq_block_q6_K *b, int e) {
     int low = k == 0 ? ql[l] & 15 : k == 1 ? ql[32 + l] & 15 : k == 2 ? ql[l] >> 4 : ql[32 + l] >> 4;
     int high = (b->qh[32 * h + l] >> (2 * k)) & 3;
     return (low | (high << 4)) - 32;
-}
-
-static void deq_q6_K(const lq_block_q6_K *b, float *y) {
-    const float d = h2f(b->d);
-    for (int e = 0; e < 256; e++) y[e] = d * (float)b->scales[e / 16] * (float)q6_code(b, e);
-}
-
-static void deq_iq4_xs(const lq_block_iq4_xs *b, float *y) {
-    const float d = h2f(b->d);
-    for (int sub = 0; sub < 8; sub++) {
-        const float dl = d * (float)lq_iq4_xs_scale(b, sub);
-        const uint8_t *qs = b->qs + 16 * sub;
-        for (int j = 0; j < 16; j++) {
-            y[32 * sub + j] = dl * (float)lq_iq4_values[qs[j] & 15];
-            y[32 * sub + j + 16] = dl * (float)lq_iq4_values[qs[j] >> 4];
-        }
-    }
 }
 
 /* Row loops over the block decoders. */
@@ -260,14 +154,7 @@ static float dotf_bf16(const void *row, const float *x, int64_t n) {
  * ------------------------------------------------------------------------------------- */
 static void quant_q8_0(const float *x, void *dst, int64_t n) {
     lq_block_q8_0 *y = (lq_block_q8_0 *)dst;
-    for (int64_t i = 0; i < n / 32; i++, x += 32) {
-        float amax = 0.0f;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[i].d = lq_fp16_from_f32(d);
-        for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
-    }
+    for (int64_t i = 0; i < n / 32; i++) lq_q8_0_quantize_block(x + 32 * i, &y[i]);
 }
 
 static void quant_q8_1(const float *x, void *dst, int64_t n) {
@@ -289,30 +176,12 @@ static void quant_q8_1(const float *x, void *dst, int64_t n) {
 
 static void quant_q8_K(const float *x, void *dst, int64_t n) {
     lq_block_q8_K *y = (lq_block_q8_K *)dst;
-    for (int64_t i = 0; i < n / 256; i++, x += 256) {
-        float amax = 0.0f, max = 0.0f; /* max: the signed value of the first largest |x| */
-        for (int j = 0; j < 256; j++) {
-            float ax = fabsf(x[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[j];
-            }
-        }
-        if (amax == 0.0f) {
-            memset(&y[i], 0, sizeof y[i]);
-            continue;
-        }
-        const float iscale = -127.0f / max;
-        for (int j = 0; j < 256; j++) {
-            int v = lq_nearest_int(iscale * x[j]);
-            y[i].qs[j] = (int8_t)(v < 127 ? v : 127);
-        }
-        for (int s = 0; s < 16; s++) {
-            int sum = 0;
-            for (int j = 0; j < 16; j++) sum += y[i].qs[16 * s + j];
-            y[i].bsums[s] = (int16_t)sum;
-        }
-        y[i].d = 1.0f / iscale;
+    lq_grid g;
+    int32_t codes[256];
+    for (int64_t i = 0; i < n / 256; i++) { /* the codec's Q8_K reference quantizer */
+        lq_q8_K_fit(x + 256 * i, NULL, &g, NULL);
+        lq_q8_K_round(&g, NULL, x + 256 * i, 0, 256, codes);
+        lq_q8_K_encode(&g, codes, &y[i]);
     }
 }
 
