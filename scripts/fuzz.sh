@@ -13,7 +13,7 @@ log=build-fuzz/fuzz-testlog.json
 : > "$log"
 shopt -s nullglob
 for h in build-fuzz/tests/fuzz/fuzz_*; do
-  [ -x "$h" ] || continue
+  [ -f "$h" ] && [ -x "$h" ] || continue
   name=$(basename "$h")
   corpus=build-fuzz/corpus-$name
   mkdir -p "$corpus"
