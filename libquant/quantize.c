@@ -395,6 +395,21 @@ static void permute_bias(qctx *q, const lq_plan_entry *e, int64_t heads) {
     permute_units(q->enc, q->perm, e->ne[0], hd, lq_type_get(e->type)->block_bytes);
 }
 
+/* Drops the mapped source pages of rows [r0, r0+n) once they are written: the kernel would
+ * otherwise keep every page of the input resident, so peak memory would grow to the model's
+ * size. Only for tensors mapped from the model's files (dropped pages fault back in from the
+ * file if read again); never for heap data such as the generated rope_freqs. */
+static void release_source_rows(const lq_tensor *src, int64_t r0, int64_t n) {
+    size_t row_bytes = lq_row_size(src->type, src->ne[0]);
+    if (!row_bytes) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t begin = (uintptr_t)src->data + (uintptr_t)r0 * row_bytes;
+    uintptr_t end = begin + (uintptr_t)n * row_bytes;
+    begin = begin / page * page;
+    end = (end + page - 1) / page * page;
+    (void)madvise((void *)begin, end - begin, MADV_DONTNEED); /* advice only: failure is harmless */
+}
+
 static lq_status write_tensor(qctx *q, lq_gguf_writer *w, const lq_plan_entry *e, lq_tensor_report *r,
                               lq_error *err) {
     bool replaced;
@@ -424,6 +439,7 @@ static lq_status write_tensor(qctx *q, lq_gguf_writer *w, const lq_plan_entry *e
         if (hd) permute_units(q->enc, q->perm, n, hd, row_bytes);
         else if (heads) permute_bias(q, e, heads);
         if ((st = lq_gguf_writer_write(w, q->enc, (size_t)n * row_bytes, err))) return st;
+        if (orig != &q->rope_freqs) release_source_rows(orig, r0, n);
     }
     snprintf(r->name, sizeof r->name, "%s", e->name);
     r->type = e->type;
