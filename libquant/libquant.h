@@ -380,6 +380,10 @@ const lq_gguf *lq_model_gguf(const lq_model *m);                /* NULL for HF *
 const lq_safetensors *lq_model_safetensors(const lq_model *m);  /* NULL for GGUF */
 /* tokenizer.json path of an HF directory (NULL when absent or for GGUF). */
 const char *lq_model_tokenizer_json(const lq_model *m);
+/* Scans every tensor's values (any type, decoded) for NaN/Inf: LQ_ERR_NUMERIC naming the first
+ * tensor and element found, LQ_OK when all are finite. Reads the whole model: for diagnosis
+ * after a non-finite result, not for every run. */
+lq_status lq_model_check_finite(const lq_model *m, lq_error *err);
 
 /* Maps an HF tensor name to its canonical GGUF name; LQ_ERR_UNSUPPORTED for unknown names.
  * Buffers that hold no weights (model.layers.N.self_attn.rotary_emb.inv_freq) give LQ_OK with

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,3 +459,34 @@ const lq_tensor *lq_model_find(const lq_model *m, const char *name) {
 const lq_gguf *lq_model_gguf(const lq_model *m) { return m->gguf; }
 const lq_safetensors *lq_model_safetensors(const lq_model *m) { return m->st; }
 const char *lq_model_tokenizer_json(const lq_model *m) { return m->tokenizer_json; }
+
+/* ---- diagnosis of non-finite weights ------------------------------------------------- */
+
+static lq_status check_tensor_finite(const lq_tensor *t, float *buf, int64_t ne0, lq_error *err) {
+    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+    size_t row_bytes = lq_row_size(t->type, ne0);
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *src = (const uint8_t *)t->data + (size_t)r * row_bytes;
+        lq_status st = lq_dequantize_rows(t->type, src, buf, 1, ne0, err);
+        if (st) return lq_fail_wrap(err, "%s: tensor %s", t->file, t->name);
+        for (int64_t c = 0; c < ne0; c++)
+            if (!isfinite(buf[c]))
+                return lq_fail(err, LQ_ERR_NUMERIC,
+                               "%s: tensor %s has a non-finite value (%g) at element %lld (row %lld, column %lld)",
+                               t->file, t->name, (double)buf[c], (long long)(r * ne0 + c), (long long)r, (long long)c);
+    }
+    return LQ_OK;
+}
+
+lq_status lq_model_check_finite(const lq_model *m, lq_error *err) {
+    for (int64_t i = 0; i < lq_model_n_tensors(m); i++) {
+        const lq_tensor *t = lq_model_tensor(m, i);
+        if (!lq_row_size(t->type, t->ne[0])) continue; /* types without a decoder */
+        float *buf = (float *)lq_malloc((size_t)t->ne[0] * sizeof(float), err, "a row of a tensor");
+        if (!buf) return LQ_ERR_NOMEM;
+        lq_status st = check_tensor_finite(t, buf, t->ne[0], err);
+        free(buf);
+        if (st) return st;
+    }
+    return LQ_OK;
+}

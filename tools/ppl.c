@@ -422,6 +422,12 @@ static lq_status score_chunk(ppl_run *r, int chunk, const float *logits, uint16_
     return LQ_OK;
 }
 
+static bool all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return false;
+    return true;
+}
+
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -448,6 +454,14 @@ static lq_status run_chunks(ppl_run *r, lq_error *err) {
         if (r->bos >= 0) chunk_tokens[0] = r->bos;
         lq_runtime_reset(r->rt);
         if ((st = lq_runtime_eval(r->rt, chunk_tokens, r->n_ctx, logits, err))) goto done;
+        if (!all_finite(logits, (size_t)r->n_ctx * (size_t)lq_runtime_n_vocab(r->rt))) {
+            /* name the weight responsible; finite weights that still overflow get their own
+             * message */
+            if ((st = lq_model_check_finite(r->model, err))) goto done;
+            st = fail(err, LQ_ERR_NUMERIC, "%s: chunk %d produced non-finite logits (the weights are finite)",
+                      lq_model_path(r->model), c + 1);
+            goto done;
+        }
         if ((st = score_chunk(r, c, logits, row, err))) goto done;
         if (r->args->kld) {
             print_kld_chunk(c + 1, &r->stats);

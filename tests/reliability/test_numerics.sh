@@ -42,16 +42,9 @@ if [ -f "$SHARED/models/tinystories-656k/tokenizer.json" ]; then
     run calib-nan 7 calibrate "$dir" -f "$TMP/ppl.txt" -c 64 --chunks 2 -t 2 -o "$TMP/nan.imatrix"
     one_line_error calib-nan calibrate "blk.0.ffn_down.weight" "channel 66" nan
     no_output "$TMP/nan.imatrix"
-    "$LQ" ppl "$dir" -f "$TMP/ppl.txt" -c 64 --chunks 1 -t 1 >"$TMP/ppl-nan.out" 2>"$TMP/ppl-nan.err"
-    got=$?
-    if [ $got -eq 0 ] && grep -qi nan "$TMP/ppl-nan.out" "$TMP/ppl-nan.err"; then
-        # Known gap (runtime/ppl, not yet fixed): NaN weights give a NaN perplexity and exit 0.
-        echo "KNOWN ISSUE: lq ppl prints a NaN perplexity and exits 0 for a NaN weight" >&2
-    else
-        check
-        [ $got -eq 7 ] || fail "ppl-nan: exit $got, want 7: $(cat "$TMP/ppl-nan.err")"
-        one_line_error ppl-nan ppl
-    fi
+    # ppl: non-finite logits are traced back to the weight (exit 7, tensor and element named)
+    run ppl-nan 7 ppl "$dir" -f "$TMP/ppl.txt" -c 64 --chunks 1 -t 1
+    one_line_error ppl-nan ppl "blk.0.ffn_up.weight" "row 66"
 fi
 
 # ---- zero, tiny and huge rows: finite scales in every preset --------------------------------
