@@ -146,6 +146,7 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
     }
     group_forward(g, g->w, x, t, n_in, ref, tmp, n_threads);
     *loss_best = INFINITY;
+    *loss_plain = NAN;
     *alpha = 0.0;
     for (int k = 0; k < n_grid; k++) {
         double a = (double)k / n_grid;
@@ -179,6 +180,11 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
     }
     if (!isfinite(*loss_best)) /* nothing usable: no scaling */
         st = lq_fail(err, LQ_ERR_NUMERIC, "awq: no finite loss over %d scale candidates", n_grid);
+    else if (g->min_gain > 0.0 && isfinite(*loss_plain) && *loss_best > (1.0 - g->min_gain) * *loss_plain) {
+        awq_scales(x_mean, n_in, 0.0, s); /* alpha 0: s = 1 */
+        *alpha = 0.0;
+        *loss_best = *loss_plain;
+    }
 done:
     free(ref), free(out), free(tmp), free(wbuf), free(cand), free(hs);
     return st;

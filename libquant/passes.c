@@ -349,6 +349,7 @@ static lq_status awq_group_run(driver *d, layer_state *L, capture *c, const int 
         g.h = hs[kind].h;
         g.gptq.percdamp = d->o->percdamp;
         g.gptq.block_size = d->o->gptq_block;
+        g.min_gain = 0.05;
     }
     float *x_mean = lq_malloc((size_t)n * sizeof(float), err, "awq");
     float *s = lq_malloc((size_t)n * sizeof(float), err, "awq");

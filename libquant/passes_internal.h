@@ -28,6 +28,9 @@ typedef struct awq_group {
      * GPTQ and the search picks scales for the quantizer that will actually be used. */
     const double *h;
     lq_gptq_opts gptq;
+    /* keep s = 1 unless the best candidate lowers the loss by more than this fraction: with GPTQ
+     * in the loop the gains are small and a scale picked on the sample can lose on new text */
+    double min_gain;
 } awq_group;
 
 /* Grid search over alpha = k/n_grid (k = 0..n_grid-1): s = max(x_mean^alpha, 1e-4) normalised
