@@ -598,6 +598,11 @@ lq_status lq_tokenizer_write_gguf(const lq_tokenizer *t, lq_gguf_writer *w, lq_e
  * through the CPU kernels. Results do not depend on the thread count.
  * ---------------------------------------------------------------------------------------- */
 typedef struct lq_runtime lq_runtime;
+typedef enum lq_act_int8 {
+    LQ_ACT_INT8_NONE = 0,
+    LQ_ACT_INT8_PER_TOKEN = 1,
+    LQ_ACT_INT8_PER_TENSOR = 2,
+} lq_act_int8;
 typedef struct lq_runtime_opts {
     int n_threads;   /* 0 = all cores */
     int n_ctx;       /* KV-cache capacity in tokens (0 = 512) */
@@ -606,6 +611,11 @@ typedef struct lq_runtime_opts {
      * quantizing the activations to the vec-dot type (llama.cpp's way): slower, exact up to
      * float rounding, for checks against a plain forward pass. */
     bool f32_activations;
+    /* W8A8 evaluation: round every linear layer's input to int8 (symmetric, scale
+     * max|x|/127) per token or per tensor (one scale per linear input and evaluated batch)
+     * before the product, which then runs on those values exactly (as with f32_activations).
+     * With Q8_0 weights this is int8 × int8 arithmetic, as a W8A8 deployment computes it. */
+    lq_act_int8 act_int8;
 } lq_runtime_opts;
 
 /* Called with the input of each linear layer (before the matmul) when set: name is the

@@ -720,7 +720,7 @@ lq_status lq_passes_run(const lq_model *m, const lq_plan *plan, const int32_t *t
     d.out = out;
     d.n_threads = o->n_threads > 0 ? o->n_threads : lq_n_cpus();
 
-    lq_runtime_opts ro = {d.n_threads, (int)n_tok, (int)n_tok, true};
+    lq_runtime_opts ro = {d.n_threads, (int)n_tok, (int)n_tok, true, LQ_ACT_INT8_NONE};
     if ((st = lq_runtime_create(m, &ro, &d.rt, err))) return st;
     size_t hidden_n = (size_t)d.n_rows * (size_t)d.n_embd;
     size_t batch_n = (size_t)d.batch_seq * (size_t)n_tok * (size_t)d.n_embd;

@@ -304,7 +304,7 @@ int lq_cmd_bench(int argc, char **argv) {
     lq_status st = lq_model_open(a.model, &m, &err);
     if (!st) {
         int n_ctx = (a.n_prompt > a.n_gen ? a.n_prompt : a.n_gen) + 1;
-        lq_runtime_opts o = {a.n_threads, n_ctx, a.n_batch, false};
+        lq_runtime_opts o = {a.n_threads, n_ctx, a.n_batch, false, LQ_ACT_INT8_NONE};
         st = lq_runtime_create(m, &o, &rt, &err);
     }
     if (!st) {

@@ -192,7 +192,7 @@ static lq_status calibrate(calib_run *r, lq_error *err) {
         st = set_error(err, LQ_ERR_NOMEM, "calibrate: no memory for %lld chunk timings", (long long)r->chunks.n_chunks);
     if (!st) {
         int n_ctx = (int)r->chunks.chunk_size;
-        lq_runtime_opts o = {a->n_threads, n_ctx, n_ctx, false};
+        lq_runtime_opts o = {a->n_threads, n_ctx, n_ctx, false, LQ_ACT_INT8_NONE};
         st = lq_runtime_create(r->model, &o, &rt, err);
     }
     if (!st) st = lq_stats_acc_new(a->n_threads, a->process_output, &acc, err);

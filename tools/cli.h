@@ -41,7 +41,7 @@ int lq_cmd_ppl(int argc, char **argv);
 int lq_cmd_bench(int argc, char **argv);
 int lq_cmd_synth(int argc, char **argv);
 int lq_cmd_codec(int argc, char **argv);
-int lq_cmd_quantize(int argc, char **argv);
 int lq_cmd_calibrate(int argc, char **argv);
+int lq_cmd_quantize(int argc, char **argv);
 
 #endif

@@ -41,6 +41,10 @@ static const char *ppl_usage =
     "  -c N              context (chunk) size, default 512 (--kld: taken from the file)\n"
     "  -b N              tokens per evaluation batch, default = the context size\n"
     "  --chunks N        score only the first N chunks\n"
+    "  --act-int8 per-token|per-tensor\n"
+    "                    W8A8 evaluation: round every linear input but the output head to int8\n"
+    "                    (scale max|x|/127 per token, or per tensor and batch); with Q8_0\n"
+    "                    weights this is int8 x int8 arithmetic\n"
     "  -t N              threads (default: all cores)\n"
     "  --json FILE       write a JSON report\n"
     "  --kld-base FILE   also save the scored log-probabilities (llama.cpp's logits file)\n"
@@ -51,6 +55,7 @@ typedef struct ppl_args {
     const char *model, *text, *json, *kld_base, *kld;
     int n_ctx, n_batch, n_chunks, n_threads;
     bool ctx_given;
+    lq_act_int8 act_int8;
 } ppl_args;
 
 /* Running sums of llama-perplexity's statistics. */
@@ -108,6 +113,10 @@ static int parse_args(int argc, char **argv, ppl_args *a) {
             if (!(a->json = v)) return lq_cli_usage_error("ppl", "--json needs a file");
         } else if (lq_cli_opt(argc, argv, &i, "--kld-base", &v)) {
             if (!(a->kld_base = v)) return lq_cli_usage_error("ppl", "--kld-base needs a file");
+        } else if (lq_cli_opt(argc, argv, &i, "--act-int8", &v)) {
+            if (v && !strcmp(v, "per-token")) a->act_int8 = LQ_ACT_INT8_PER_TOKEN;
+            else if (v && !strcmp(v, "per-tensor")) a->act_int8 = LQ_ACT_INT8_PER_TENSOR;
+            else return lq_cli_usage_error("ppl", "--act-int8 takes per-token or per-tensor");
         } else if (lq_cli_opt(argc, argv, &i, "--kld", &v)) {
             if (!(a->kld = v)) return lq_cli_usage_error("ppl", "--kld needs a file");
         } else if (argv[i][0] == '-') {
@@ -587,7 +596,7 @@ int lq_cmd_ppl(int argc, char **argv) {
     lq_status st = lq_model_open(a.model, &r.model, &err);
     if (!st) st = prepare_tokens(&r, &err);
     if (!st) {
-        lq_runtime_opts o = {a.n_threads, r.n_ctx, a.n_batch > 0 ? a.n_batch : r.n_ctx, false};
+        lq_runtime_opts o = {a.n_threads, r.n_ctx, a.n_batch > 0 ? a.n_batch : r.n_ctx, false, a.act_int8};
         st = lq_runtime_create(r.model, &o, &r.rt, &err);
     }
     if (!st && a.kld) {

@@ -39,6 +39,9 @@ struct lq_runtime {
     lq_pool *pool;
     int64_t n_ctx, n_batch;
     bool f32_act;
+    lq_act_int8 act_int8;
+    float *xq;        /* W8A8: the int8-rounded copy of a linear input */
+    size_t xq_cap;    /* floats */
     bool attn_avx512; /* head_dim a multiple of 16 on an AVX-512 CPU */
     int64_t n_embd, n_head, n_head_kv, head_dim, q_dim, kv_dim, n_ff, n_vocab, n_layer;
     lq_rope_layout rope_layout;
@@ -260,7 +263,9 @@ lq_status lq_runtime_create(const lq_model *m, const lq_runtime_opts *opts, lq_r
     rt->n_threads = opts && opts->n_threads > 0 ? opts->n_threads : lq_n_cpus();
     rt->n_ctx = opts && opts->n_ctx > 0 ? opts->n_ctx : 512;
     rt->n_batch = opts && opts->n_batch > 0 ? opts->n_batch : 512;
-    rt->f32_act = opts && opts->f32_activations;
+    rt->act_int8 = opts ? opts->act_int8 : LQ_ACT_INT8_NONE;
+    /* W8A8 values are exact multiples of their scale: multiply them as they are */
+    rt->f32_act = opts && (opts->f32_activations || opts->act_int8 != LQ_ACT_INT8_NONE);
     rt->rope_layout = lq_model_rope_layout(m);
     lq_status st = check_hparams(rt, err);
     if (st) goto fail;
@@ -312,6 +317,7 @@ void lq_runtime_free(lq_runtime *rt) {
     free(rt->k_cache);
     free(rt->v_cache);
     free_scratch(rt);
+    free(rt->xq);
     lq_pool_free(rt->pool);
     for (int i = 0; i < 4; i++) free(rt->act[i].data);
     free(rt);
@@ -479,11 +485,52 @@ static void swiglu_worker(void *ctx, int64_t begin, int64_t end, int thread_inde
     }
 }
 
+/* Symmetric int8 rounding of n values with one scale (max|x|/127), as W8A8 kernels do. */
+static void round_int8(const float *x, float *y, int64_t n, float amax) {
+    float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float q = nearbyintf(x[i] * inv);
+        y[i] = (q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q) * scale;
+    }
+}
+
+static float abs_max(const float *x, int64_t n) {
+    float m = 0.0f;
+    for (int64_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
+    return m;
+}
+
+/* The W8A8 view of a linear input: x rounded to int8 per token or per tensor. */
+static lq_status act_int8_round(lq_runtime *rt, const float *x, int64_t n_rows, int64_t n_in,
+                                const float **out, lq_error *err) {
+    size_t need = (size_t)n_rows * (size_t)n_in;
+    if (need > rt->xq_cap) {
+        free(rt->xq);
+        rt->xq_cap = 0;
+        if (!(rt->xq = (float *)lq_malloc(need * sizeof(float), err, "W8A8 activations"))) return LQ_ERR_NOMEM;
+        rt->xq_cap = need;
+    }
+    if (rt->act_int8 == LQ_ACT_INT8_PER_TENSOR) {
+        round_int8(x, rt->xq, (int64_t)need, abs_max(x, (int64_t)need));
+    } else {
+        for (int64_t r = 0; r < n_rows; r++)
+            round_int8(x + r * n_in, rt->xq + r * n_in, n_in, abs_max(x + r * n_in, n_in));
+    }
+    *out = rt->xq;
+    return LQ_OK;
+}
+
 static lq_status linear(lq_runtime *rt, const rt_linear *const *lins, float *const *ys, int n,
                         const float *x, int64_t n_rows, lq_error *err) {
     rt_matmul mm[4];
+    /* hooks (calibration) see the real activations; W8A8 rounding is for evaluation only */
+    for (int i = 0; i < n && rt->hook; i++) rt->hook(rt->hook_ctx, lins[i]->w.name, x, n_rows, lins[i]->w.n_in);
+    /* the output head stays in float, as W8A8 deployments keep it (SmoothQuant does) */
+    if (rt->act_int8 != LQ_ACT_INT8_NONE && lins[0] != &rt->output) {
+        lq_status st = act_int8_round(rt, x, n_rows, lins[0]->w.n_in, &x, err);
+        if (st) return st;
+    }
     for (int i = 0; i < n; i++) {
-        if (rt->hook) rt->hook(rt->hook_ctx, lins[i]->w.name, x, n_rows, lins[i]->w.n_in);
         mm[i].w = &lins[i]->w;
         mm[i].bias = lins[i]->bias;
         mm[i].y = ys[i];

@@ -52,7 +52,7 @@ static lq_stats *calibrate(int n_threads, bool with_output) {
     lq_runtime *rt = NULL;
     lq_stats_acc *acc = NULL;
     lq_stats *s = NULL;
-    lq_runtime_opts o = {n_threads, CHUNK, CHUNK, false};
+    lq_runtime_opts o = {n_threads, CHUNK, CHUNK, false, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_runtime_create(model, &o, &rt, &err), &err);
     CHECK_OK(lq_stats_acc_new(n_threads, with_output, &acc, &err), &err);
     if (rt && acc) CHECK_OK(lq_calib_accumulate(rt, &chunks, acc, NULL, NULL, &err), &err);
@@ -75,7 +75,7 @@ static void test_against_independent(const lq_stats *s) {
     const lq_hparams *hp = lq_model_hparams(model);
     int64_t n = hp->n_embd;
     lq_runtime *rt = NULL;
-    lq_runtime_opts o = {1, CHUNK, CHUNK, false};
+    lq_runtime_opts o = {1, CHUNK, CHUNK, false, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_runtime_create(model, &o, &rt, &err), &err);
     if (!rt) return;
     float *hidden = (float *)malloc((size_t)(ROWS * n) * sizeof(float));

@@ -19,7 +19,7 @@ static lq_stats *our_stats(const char *model_path, const char *text_path) {
     char *text = NULL;
     size_t len = 0;
     lq_calib_sample_opts o = {512, 4, false, 0, false};
-    lq_runtime_opts ro = {0, 512, 512, false};
+    lq_runtime_opts ro = {0, 512, 512, false, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_model_open(model_path, &m, &err), &err);
     if (m) CHECK_OK(lq_calib_tokenizer(m, &tok, &err), &err);
     if (tok) CHECK_OK(lq_calib_read_text(text_path, NULL, &text, &len, &err), &err);

@@ -83,7 +83,7 @@ static void evaluate(const char *path, evaluator *ev, float *out, double *kld, d
     lq_model *m;
     lq_runtime *rt;
     if (lq_model_open(path, &m, &err)) die(path, &err);
-    lq_runtime_opts ro = {0, EVAL_CTX, EVAL_CTX, false};
+    lq_runtime_opts ro = {0, EVAL_CTX, EVAL_CTX, false, LQ_ACT_INT8_NONE};
     if (lq_runtime_create(m, &ro, &rt, &err)) die(path, &err);
     int64_t v = lq_runtime_n_vocab(rt);
     ev->n_vocab = v;
@@ -124,7 +124,7 @@ static void write_imatrix(const char *model_path, const int32_t *calib, int64_t 
     lq_stats_acc *acc;
     lq_stats *st;
     if (lq_model_open(model_path, &m, &err)) die(model_path, &err);
-    lq_runtime_opts ro = {0, (int)n_tok, (int)n_tok, true};
+    lq_runtime_opts ro = {0, (int)n_tok, (int)n_tok, true, LQ_ACT_INT8_NONE};
     if (lq_runtime_create(m, &ro, &rt, &err)) die(model_path, &err);
     if (lq_stats_acc_new(0, false, &acc, &err)) die("imatrix", &err);
     lq_runtime_set_hook(rt, lq_stats_acc_hook, acc);

@@ -30,7 +30,7 @@ static float *logits_of(const char *path, const int32_t *tokens, int64_t n, int6
     lq_model *m = NULL;
     lq_runtime *rt = NULL;
     CHECK_OK(lq_model_open(path, &m, &err), &err);
-    lq_runtime_opts ro = {2, (int)n, (int)n, true};
+    lq_runtime_opts ro = {2, (int)n, (int)n, true, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_runtime_create(m, &ro, &rt, &err), &err);
     if (!rt) exit(1);
     *n_vocab = lq_runtime_n_vocab(rt);

@@ -55,7 +55,7 @@ static inline double qt_ppl(const char *model_path, const int32_t *tokens, int64
     CHECK_OK(lq_model_open(model_path, &m, &err), &err);
     if (!m) return NAN;
     lq_runtime *rt = NULL;
-    lq_runtime_opts ro = {2, n_ctx, n_ctx, false};
+    lq_runtime_opts ro = {2, n_ctx, n_ctx, false, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_runtime_create(m, &ro, &rt, &err), &err);
     double sum = 0;
     int64_t count = 0;

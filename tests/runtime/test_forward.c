@@ -250,7 +250,7 @@ static void make_tokens(int32_t *tok, int64_t n, int64_t n_vocab, uint64_t seed)
 static float *runtime_logits(const lq_model *m, const int32_t *tok, int64_t n, bool f32_act, int threads) {
     lq_error err;
     lq_runtime *rt = NULL;
-    lq_runtime_opts o = {threads, 64, 7, f32_act};
+    lq_runtime_opts o = {threads, 64, 7, f32_act, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_runtime_create(m, &o, &rt, &err), &err);
     if (!rt) return NULL;
     int64_t nv = lq_runtime_n_vocab(rt);
@@ -467,7 +467,7 @@ static void test_layer_api(const char *tmp) {
 
     /* reference: each sequence through eval from an empty cache */
     lq_runtime *rt = NULL;
-    lq_runtime_opts ro = {2, 32, 4, false};
+    lq_runtime_opts ro = {2, 32, 4, false, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_runtime_create(m, &ro, &rt, &err), &err);
     if (!rt) return;
     float *ref = malloc((size_t)(n_seq * n * nv) * sizeof(float));

@@ -52,7 +52,7 @@ static void test_against_base(const kld_base *k, const char *model_path, int n_c
     CHECK_OK(lq_model_open(model_path, &m, &err), &err);
     if (!m || !k->bytes) return;
     lq_runtime *rt = NULL;
-    lq_runtime_opts o = {2, (int)k->n_ctx, (int)k->n_ctx, false};
+    lq_runtime_opts o = {2, (int)k->n_ctx, (int)k->n_ctx, false, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_runtime_create(m, &o, &rt, &err), &err);
     if (!rt) return;
     int64_t nv = lq_runtime_n_vocab(rt);
