@@ -575,18 +575,13 @@ const lq_st_tensor *lq_safetensors_tensor(const lq_safetensors *st, int64_t i) {
     return i >= 0 && i < st->n_tensors ? &st->tensors[i] : NULL;
 }
 
+static const char *st_name_of(const void *ctx, int64_t i) {
+    return ((const lq_safetensors *)ctx)->tensors[i].name;
+}
+
 const lq_st_tensor *lq_safetensors_find(const lq_safetensors *st, const char *name) {
-    int64_t lo = 0, hi = st->n_tensors;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(st->tensors[st->by_name[mid]].name, name);
-        if (c == 0) return &st->tensors[st->by_name[mid]];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    int64_t i = lq_sorted_find(st->by_name, st->n_tensors, st_name_of, st, name);
+    return i < 0 ? NULL : &st->tensors[i];
 }
 
 int64_t lq_safetensors_n_metadata(const lq_safetensors *st) { return st->n_meta; }

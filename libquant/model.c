@@ -442,18 +442,13 @@ const lq_tensor *lq_model_tensor(const lq_model *m, int64_t i) {
     return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL;
 }
 
+static const char *model_name_of(const void *ctx, int64_t i) {
+    return ((const lq_model *)ctx)->tensors[i].name;
+}
+
 const lq_tensor *lq_model_find(const lq_model *m, const char *name) {
-    int64_t lo = 0, hi = m->n_tensors;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(m->tensors[m->by_name[mid]].name, name);
-        if (c == 0) return &m->tensors[m->by_name[mid]];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    int64_t i = lq_sorted_find(m->by_name, m->n_tensors, model_name_of, m, name);
+    return i < 0 ? NULL : &m->tensors[i];
 }
 
 const lq_gguf *lq_model_gguf(const lq_model *m) { return m->gguf; }

@@ -14,17 +14,6 @@
 extern int lq_cmd_bench_codecs(int argc, char **argv) __attribute__((weak));
 
 
-/* Fills err (one line) and returns code, like the library's lq_fail. */
-static lq_status fail(lq_error *err, lq_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static lq_status fail(lq_error *err, lq_status code, const char *fmt, ...) {
-    if (!err) return code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    err->code = code;
-    return code;
-}
 
 static const char *bench_usage =
     "usage: lq bench MODEL [-p N] [-n N] [-r N] [-t N] [--json FILE]\n"
@@ -187,7 +176,7 @@ static lq_status run_test(lq_runtime *rt, const bench_args *a, bool gen, int n, 
     int32_t *tok = (int32_t *)malloc((size_t)n * sizeof(int32_t));
     if (!r->ts || !tok) {
         free(tok);
-        return fail(err, LQ_ERR_NOMEM, "bench: no memory");
+        return lq_cli_fail(err, LQ_ERR_NOMEM, "bench: no memory");
     }
     uint64_t state = 0x9E3779B97F4A7C15ull;
     int64_t n_vocab = lq_runtime_n_vocab(rt);
@@ -281,7 +270,7 @@ static lq_status write_json(const char *path, const model_info *mi, const bench_
     json_object_set_new(root, "tests", tests);
     int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
-    return rc ? fail(err, LQ_ERR_IO, "%s: cannot write", path) : LQ_OK;
+    return rc ? lq_cli_fail(err, LQ_ERR_IO, "%s: cannot write", path) : LQ_OK;
 }
 
 int lq_cmd_bench(int argc, char **argv) {

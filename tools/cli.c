@@ -21,6 +21,18 @@ int lq_cli_exit_code(lq_status s) {
     return LQ_EXIT_FAILURE;
 }
 
+lq_status lq_cli_fail(lq_error *err, lq_status code, const char *fmt, ...) {
+    if (!err) return code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    for (char *c = err->msg; *c; c++) /* one line, whatever the arguments hold */
+        if (*c == '\n' || *c == '\r') *c = ' ';
+    err->code = code;
+    return code;
+}
+
 int lq_cli_report(const char *cmd, const lq_error *err) {
     fprintf(stderr, "lq %s: %s\n", cmd, err->msg[0] ? err->msg : lq_status_name(err->code));
     return lq_cli_exit_code(err->code);

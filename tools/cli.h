@@ -24,6 +24,8 @@ enum {
     "            5 I/O error, 6 out of memory, 7 NaN/Inf in data, 130 interrupted.\n"
 
 int lq_cli_exit_code(lq_status s);
+/* Fills err (one line) and returns code: the library's lq_fail for the tools' own checks. */
+lq_status lq_cli_fail(lq_error *err, lq_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Prints "lq <cmd>: <message>" on stderr and returns the exit code for err. */
 int lq_cli_report(const char *cmd, const lq_error *err);
 /* Prints "lq <cmd>: <message>" on stderr, a hint to --help, returns LQ_EXIT_USAGE. */

@@ -20,17 +20,6 @@
 #include <unistd.h>
 
 
-/* Fills err (one line) and returns code, like the library's lq_fail. */
-static lq_status fail(lq_error *err, lq_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static lq_status fail(lq_error *err, lq_status code, const char *fmt, ...) {
-    if (!err) return code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    err->code = code;
-    return code;
-}
 
 static const char *ppl_usage =
     "usage: lq ppl MODEL -f TEXT [options]\n"
@@ -140,22 +129,22 @@ static int parse_args(int argc, char **argv, ppl_args *a) {
 
 static lq_status read_whole(const char *path, uint8_t **out, size_t *size, lq_error *err) {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, LQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return lq_cli_fail(err, LQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);
-        return fail(err, LQ_ERR_IO, "%s: not a regular file", path);
+        return lq_cli_fail(err, LQ_ERR_IO, "%s: not a regular file", path);
     }
     uint8_t *buf = (uint8_t *)malloc((size_t)sb.st_size + 1);
     if (!buf) {
         fclose(f);
-        return fail(err, LQ_ERR_NOMEM, "%s: no memory for %lld bytes", path, (long long)sb.st_size);
+        return lq_cli_fail(err, LQ_ERR_NOMEM, "%s: no memory for %lld bytes", path, (long long)sb.st_size);
     }
     size_t got = fread(buf, 1, (size_t)sb.st_size, f);
     fclose(f);
     if (got != (size_t)sb.st_size) {
         free(buf);
-        return fail(err, LQ_ERR_IO, "%s: short read", path);
+        return lq_cli_fail(err, LQ_ERR_IO, "%s: short read", path);
     }
     buf[got] = 0;
     *out = buf;
@@ -166,7 +155,7 @@ static lq_status read_whole(const char *path, uint8_t **out, size_t *size, lq_er
 static lq_status open_tokenizer(const lq_model *m, lq_tokenizer **tok, lq_error *err) {
     if (lq_model_gguf(m)) return lq_tokenizer_from_gguf(lq_model_gguf(m), tok, err);
     const char *json = lq_model_tokenizer_json(m);
-    if (!json) return fail(err, LQ_ERR_FORMAT, "%s: no tokenizer.json next to the model", lq_model_path(m));
+    if (!json) return lq_cli_fail(err, LQ_ERR_FORMAT, "%s: no tokenizer.json next to the model", lq_model_path(m));
     return lq_tokenizer_from_json(json, tok, err);
 }
 
@@ -185,27 +174,27 @@ static lq_status tokenize_text(const char *path, const lq_tokenizer *tok, int32_
 static lq_status read_kld_file(const char *path, kld_file *k, lq_error *err) {
     memset(k, 0, sizeof *k);
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return fail(err, LQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return lq_cli_fail(err, LQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return fail(err, LQ_ERR_IO, "%s: not a regular file", path);
+        return lq_cli_fail(err, LQ_ERR_IO, "%s: not a regular file", path);
     }
     k->size = (size_t)sb.st_size;
     void *map = k->size ? mmap(NULL, k->size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
     if (map == MAP_FAILED) {
         k->size = 0;
-        return fail(err, LQ_ERR_FORMAT, "%s: cannot map %lld bytes", path, (long long)sb.st_size);
+        return lq_cli_fail(err, LQ_ERR_FORMAT, "%s: cannot map %lld bytes", path, (long long)sb.st_size);
     }
     k->bytes = (uint8_t *)map;
     if (k->size < 20 || memcmp(k->bytes, "_logits_", 8) != 0)
-        return fail(err, LQ_ERR_FORMAT, "%s: not a llama.cpp logits file (magic '_logits_' missing)", path);
+        return lq_cli_fail(err, LQ_ERR_FORMAT, "%s: not a llama.cpp logits file (magic '_logits_' missing)", path);
     memcpy(&k->n_ctx, k->bytes + 8, 4);
     memcpy(&k->n_vocab, k->bytes + 12, 4);
     memcpy(&k->n_chunk, k->bytes + 16, 4);
     if (k->n_ctx < 4 || k->n_ctx > (1u << 24) || k->n_vocab < 1 || k->n_chunk < 1)
-        return fail(err, LQ_ERR_FORMAT, "%s: header: n_ctx %u, n_vocab %d, n_chunk %d", path,
+        return lq_cli_fail(err, LQ_ERR_FORMAT, "%s: header: n_ctx %u, n_vocab %d, n_chunk %d", path,
                        (unsigned)k->n_ctx, (int)k->n_vocab, (int)k->n_chunk);
     uint64_t n_tok = (uint64_t)k->n_ctx * (uint64_t)k->n_chunk;
     k->row_u16 = lq_kld_row_u16(k->n_vocab);
@@ -213,7 +202,7 @@ static lq_status read_kld_file(const char *path, kld_file *k, lq_error *err) {
     uint64_t need = 20 + 4 * n_tok, row_bytes;
     if (__builtin_mul_overflow(rows, (uint64_t)k->row_u16 * 2, &row_bytes) || __builtin_add_overflow(need, row_bytes, &need) ||
         need != k->size)
-        return fail(err, LQ_ERR_FORMAT, "%s: %zu bytes, expected %llu for %d chunks of %u tokens and %d logits",
+        return lq_cli_fail(err, LQ_ERR_FORMAT, "%s: %zu bytes, expected %llu for %d chunks of %u tokens and %d logits",
                        path, k->size, (unsigned long long)need, (int)k->n_chunk, (unsigned)k->n_ctx,
                        (int)k->n_vocab);
     k->tokens = (const int32_t *)(k->bytes + 20);
@@ -422,7 +411,7 @@ static lq_status score_chunk(ppl_run *r, int chunk, const float *logits, uint16_
         } else {
             double nll = row ? lq_kld_encode_row(lj, n_vocab, target, row) : lq_nll(lj, n_vocab, target);
             if (row && fwrite(row, 2, lq_kld_row_u16(n_vocab), r->base_out) != lq_kld_row_u16(n_vocab))
-                return fail(err, LQ_ERR_IO, "%s: write failed: %s", r->base_tmp, strerror(errno));
+                return lq_cli_fail(err, LQ_ERR_IO, "%s: write failed: %s", r->base_tmp, strerror(errno));
             s->sum_nll += nll;
             s->sum_nll2 += nll * nll;
         }
@@ -450,7 +439,7 @@ static lq_status run_chunks(ppl_run *r, lq_error *err) {
     uint16_t *row = r->base_out ? (uint16_t *)malloc(lq_kld_row_u16(n_vocab) * 2) : NULL;
     lq_status st = LQ_OK;
     if (!logits || !chunk_tokens || (r->base_out && !row)) {
-        st = fail(err, LQ_ERR_NOMEM, "ppl: no memory for %d x %lld logits", r->n_ctx, (long long)n_vocab);
+        st = lq_cli_fail(err, LQ_ERR_NOMEM, "ppl: no memory for %d x %lld logits", r->n_ctx, (long long)n_vocab);
         goto done;
     }
     bool progress = isatty(fileno(stderr));
@@ -467,7 +456,7 @@ static lq_status run_chunks(ppl_run *r, lq_error *err) {
             /* name the weight responsible; finite weights that still overflow get their own
              * message */
             if ((st = lq_model_check_finite(r->model, err))) goto done;
-            st = fail(err, LQ_ERR_NUMERIC, "%s: chunk %d produced non-finite logits (the weights are finite)",
+            st = lq_cli_fail(err, LQ_ERR_NUMERIC, "%s: chunk %d produced non-finite logits (the weights are finite)",
                       lq_model_path(r->model), c + 1);
             goto done;
         }
@@ -496,13 +485,13 @@ done:
 static lq_status open_base_out(ppl_run *r, lq_error *err) {
     snprintf(r->base_tmp, sizeof r->base_tmp, "%s.tmp", r->args->kld_base);
     r->base_out = fopen(r->base_tmp, "wb");
-    if (!r->base_out) return fail(err, LQ_ERR_IO, "%s: cannot create: %s", r->base_tmp, strerror(errno));
+    if (!r->base_out) return lq_cli_fail(err, LQ_ERR_IO, "%s: cannot create: %s", r->base_tmp, strerror(errno));
     uint32_t n_ctx = (uint32_t)r->n_ctx;
     int32_t n_vocab = (int32_t)lq_runtime_n_vocab(r->rt), n_chunk = r->n_chunk;
     bool ok = fwrite("_logits_", 1, 8, r->base_out) == 8 && fwrite(&n_ctx, 4, 1, r->base_out) == 1 &&
               fwrite(&n_vocab, 4, 1, r->base_out) == 1 && fwrite(&n_chunk, 4, 1, r->base_out) == 1 &&
               fwrite(r->tokens, 4, (size_t)n_chunk * n_ctx, r->base_out) == (size_t)n_chunk * n_ctx;
-    if (!ok) return fail(err, LQ_ERR_IO, "%s: write failed: %s", r->base_tmp, strerror(errno));
+    if (!ok) return lq_cli_fail(err, LQ_ERR_IO, "%s: write failed: %s", r->base_tmp, strerror(errno));
     return LQ_OK;
 }
 
@@ -514,7 +503,7 @@ static lq_status close_base_out(ppl_run *r, bool keep, lq_error *err) {
     if (keep && ok && rename(r->base_tmp, r->args->kld_base) == 0) return LQ_OK;
     unlink(r->base_tmp);
     if (!keep) return LQ_OK;
-    return fail(err, LQ_ERR_IO, "%s: cannot finish: %s", r->args->kld_base, strerror(errno));
+    return lq_cli_fail(err, LQ_ERR_IO, "%s: cannot finish: %s", r->args->kld_base, strerror(errno));
 }
 
 /* Tokens, context and chunk count, from the text or the base file. */
@@ -526,15 +515,15 @@ static lq_status prepare_tokens(ppl_run *r, lq_error *err) {
     if (a->kld) {
         if ((st = read_kld_file(a->kld, &r->base, err))) return st;
         if (r->base.n_vocab != lq_model_hparams(r->model)->n_vocab)
-            return fail(err, LQ_ERR_INVALID, "%s: %d logits per token, the model has %lld", a->kld,
+            return lq_cli_fail(err, LQ_ERR_INVALID, "%s: %d logits per token, the model has %lld", a->kld,
                            (int)r->base.n_vocab, (long long)lq_model_hparams(r->model)->n_vocab);
         if (a->ctx_given && a->n_ctx != (int)r->base.n_ctx)
-            return fail(err, LQ_ERR_INVALID, "%s: the file holds chunks of %u tokens, not %d (-c)", a->kld,
+            return lq_cli_fail(err, LQ_ERR_INVALID, "%s: the file holds chunks of %u tokens, not %d (-c)", a->kld,
                         (unsigned)r->base.n_ctx, a->n_ctx);
         r->n_ctx = (int)r->base.n_ctx;
         r->n_tokens = (int64_t)r->base.n_ctx * r->base.n_chunk;
         r->tokens = (int32_t *)malloc((size_t)r->n_tokens * sizeof(int32_t));
-        if (!r->tokens) return fail(err, LQ_ERR_NOMEM, "ppl: no memory for tokens");
+        if (!r->tokens) return lq_cli_fail(err, LQ_ERR_NOMEM, "ppl: no memory for tokens");
         memcpy(r->tokens, r->base.tokens, (size_t)r->n_tokens * sizeof(int32_t));
     } else {
         r->n_ctx = a->n_ctx;
@@ -553,7 +542,7 @@ static lq_status prepare_tokens(ppl_run *r, lq_error *err) {
     if (st) return st;
     int64_t max_chunks = r->n_tokens / r->n_ctx;
     if (!a->kld && r->n_tokens < 2 * (int64_t)r->n_ctx)
-        return fail(err, LQ_ERR_INVALID, "%s: %lld tokens; a context of %d needs at least %d", a->text,
+        return lq_cli_fail(err, LQ_ERR_INVALID, "%s: %lld tokens; a context of %d needs at least %d", a->text,
                        (long long)r->n_tokens, r->n_ctx, 2 * r->n_ctx);
     r->n_chunk = (int)(a->n_chunks > 0 && a->n_chunks < max_chunks ? a->n_chunks : max_chunks);
     return LQ_OK;
@@ -580,7 +569,7 @@ static lq_status write_json(const ppl_run *r, const char *path, lq_error *err) {
     if (r->args->kld) add_kld_json(root, (ppl_stats *)s);
     int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
-    return rc ? fail(err, LQ_ERR_IO, "%s: cannot write", path) : LQ_OK;
+    return rc ? lq_cli_fail(err, LQ_ERR_IO, "%s: cannot write", path) : LQ_OK;
 }
 
 int lq_cmd_ppl(int argc, char **argv) {
@@ -602,7 +591,7 @@ int lq_cmd_ppl(int argc, char **argv) {
     if (!st && a.kld) {
         r.stats.kld_values = (float *)malloc((size_t)r.n_chunk * (size_t)r.n_ctx * sizeof(float));
         r.stats.p_diff_values = (float *)malloc((size_t)r.n_chunk * (size_t)r.n_ctx * sizeof(float));
-        if (!r.stats.kld_values || !r.stats.p_diff_values) st = fail(&err, LQ_ERR_NOMEM, "ppl: no memory");
+        if (!r.stats.kld_values || !r.stats.p_diff_values) st = lq_cli_fail(&err, LQ_ERR_NOMEM, "ppl: no memory");
     }
     if (!st && a.kld_base) st = open_base_out(&r, &err);
     if (!st) {
