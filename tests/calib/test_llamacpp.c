@@ -1,5 +1,6 @@
-/* test_llamacpp.c — against llama.cpp's own output: data/stories260k-b4747.imatrix.dat was
- * written by llama-imatrix (llama.cpp b4747) with
+/* test_llamacpp.c — against llama.cpp's own output: ../shared/testvectors/imatrix/
+ * stories260k-b4747.imatrix.dat (llama.cpp output belongs in ../shared, not in this repository;
+ * the test skips without it) was written by llama-imatrix (llama.cpp b4747) with
  *   llama-imatrix -m stories260K.gguf -f tinystories-train-sample.txt -c 512 --chunks 4 --no-ppl
  * It must read as 35 entries with ncall 4, and its importance (value / ncall = mean x²) must
  * match our calibration of the same 4 chunks. llama.cpp keeps its KV cache in F16, which moves
@@ -50,12 +51,12 @@ static double importance_diff(const lq_stats_entry *a, const lq_stats_entry *b) 
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) TEST_SKIP("usage: test_llamacpp FILE.dat");
+    const char *dat = argc > 1 ? argv[1] : test_shared_path("testvectors/imatrix/stories260k-b4747.imatrix.dat");
     const char *model_path = test_shared_path("models/stories260k/stories260K.gguf");
     const char *text_path = test_shared_path("text/tinystories-train-sample.txt");
     lq_error err;
     lq_stats *ref = NULL;
-    CHECK_OK(lq_stats_read(argv[1], &ref, &err), &err);
+    CHECK_OK(lq_stats_read(dat, &ref, &err), &err);
     if (!ref) TEST_DONE();
     const lq_stats_meta *meta = lq_stats_get_meta(ref);
     CHECK(lq_stats_file_format(ref) == LQ_STATS_LEGACY_DAT && lq_stats_n_entries(ref) == 35);
