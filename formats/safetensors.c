@@ -343,21 +343,18 @@ done:
     return rc;
 }
 
-static int cmp_name_idx(const void *a, const void *b, void *ctx) {
-    const lq_safetensors *st = ctx;
-    return strcmp(st->tensors[*(const int64_t *)a].name, st->tensors[*(const int64_t *)b].name);
+static const char *st_name_of(const void *ctx, int64_t i) {
+    return ((const lq_safetensors *)ctx)->tensors[i].name;
 }
 
 /* Builds the name index and rejects duplicate names (within or across shards). */
 static lq_status index_names(lq_safetensors *st, lq_error *err) {
-    st->by_name = lq_calloc((size_t)st->n_tensors, sizeof *st->by_name, err, "the tensor name index");
-    if (!st->by_name) return LQ_ERR_NOMEM;
-    for (int64_t i = 0; i < st->n_tensors; i++) st->by_name[i] = i;
-    qsort_r(st->by_name, (size_t)st->n_tensors, sizeof *st->by_name, cmp_name_idx, st);
-    for (int64_t i = 1; i < st->n_tensors; i++) {
-        const lq_st_tensor *a = &st->tensors[st->by_name[i - 1]], *b = &st->tensors[st->by_name[i]];
-        if (!strcmp(a->name, b->name))
-            return lq_fail(err, LQ_ERR_FORMAT, "%s: duplicate tensor '%s' (also in %s)", b->file, b->name, a->file);
+    int64_t dup[2];
+    lq_status rc = lq_name_index_build(st->n_tensors, st_name_of, st, &st->by_name, dup, err);
+    if (rc != LQ_OK) return rc;
+    if (dup[0] >= 0) {
+        const lq_st_tensor *a = &st->tensors[dup[0]], *b = &st->tensors[dup[1]];
+        return lq_fail(err, LQ_ERR_FORMAT, "%s: duplicate tensor '%s' (also in %s)", b->file, b->name, a->file);
     }
     return LQ_OK;
 }
@@ -575,12 +572,8 @@ const lq_st_tensor *lq_safetensors_tensor(const lq_safetensors *st, int64_t i) {
     return i >= 0 && i < st->n_tensors ? &st->tensors[i] : NULL;
 }
 
-static const char *st_name_of(const void *ctx, int64_t i) {
-    return ((const lq_safetensors *)ctx)->tensors[i].name;
-}
-
 const lq_st_tensor *lq_safetensors_find(const lq_safetensors *st, const char *name) {
-    int64_t i = lq_sorted_find(st->by_name, st->n_tensors, st_name_of, st, name);
+    int64_t i = lq_name_index_find(st->by_name, st->n_tensors, st_name_of, st, name);
     return i < 0 ? NULL : &st->tensors[i];
 }
 

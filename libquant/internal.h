@@ -5,7 +5,6 @@
 #include "libquant.h"
 
 #include <stdarg.h>
-#include <string.h>
 
 /* Functions compiled for host and device: per-block codec math is written once. */
 #if defined(__CUDACC__)
@@ -46,23 +45,16 @@ static inline uint64_t lq_pad_u64(uint64_t x, uint64_t align) {
     return (x + align - 1) / align * align;
 }
 
-/* Binary search of key in n items ordered by the index 'sorted' (item indices sorted by name);
- * name_of(ctx, i) gives item i's name. Returns the item index, or -1. */
+/* Name index (name_index.c): item indices sorted by name, for O(log n) lookup by name.
+ * name_of(ctx, i) gives item i's name. */
 typedef const char *(*lq_name_of_fn)(const void *ctx, int64_t i);
-static inline int64_t lq_sorted_find(const int64_t *sorted, int64_t n, lq_name_of_fn name_of,
-                                     const void *ctx, const char *key) {
-    int64_t lo = 0, hi = n;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(name_of(ctx, sorted[mid]), key);
-        if (c == 0) return sorted[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
+/* Builds *sorted (malloc'd, n entries). dup[0], dup[1] receive the item indices of the first two
+ * items found with the same name (dup[0] = -1 when names are unique). */
+lq_status lq_name_index_build(int64_t n, lq_name_of_fn name_of, const void *ctx, int64_t **sorted,
+                              int64_t dup[2], lq_error *err);
+/* The item index named key, or -1. */
+int64_t lq_name_index_find(const int64_t *sorted, int64_t n, lq_name_of_fn name_of, const void *ctx,
+                           const char *key);
 
 /* malloc wrappers that record LQ_ERR_NOMEM with context. */
 void *lq_malloc(size_t n, lq_error *err, const char *what);

@@ -213,21 +213,18 @@ static lq_status check_tensors(const lq_model *m, lq_error *err) {
 /* ---------------------------------------------------------------------------------------- */
 /* Name index                                                                                 */
 
-static int cmp_name_idx(const void *a, const void *b, void *ctx) {
-    const lq_model *m = ctx;
-    return strcmp(m->tensors[*(const int64_t *)a].name, m->tensors[*(const int64_t *)b].name);
+static const char *model_name_of(const void *ctx, int64_t i) {
+    return ((const lq_model *)ctx)->tensors[i].name;
 }
 
 static lq_status index_names(lq_model *m, lq_error *err) {
-    m->by_name = lq_calloc((size_t)m->n_tensors, sizeof *m->by_name, err, "the tensor index");
-    if (!m->by_name) return LQ_ERR_NOMEM;
-    for (int64_t i = 0; i < m->n_tensors; i++) m->by_name[i] = i;
-    qsort_r(m->by_name, (size_t)m->n_tensors, sizeof *m->by_name, cmp_name_idx, m);
-    for (int64_t i = 1; i < m->n_tensors; i++) {
-        const lq_tensor *a = &m->tensors[m->by_name[i - 1]], *b = &m->tensors[m->by_name[i]];
-        if (!strcmp(a->name, b->name))
-            return lq_fail(err, LQ_ERR_FORMAT, "%s: tensors %s and %s both map to %s", b->file, a->source_name,
-                           b->source_name, b->name);
+    int64_t dup[2];
+    lq_status rc = lq_name_index_build(m->n_tensors, model_name_of, m, &m->by_name, dup, err);
+    if (rc != LQ_OK) return rc;
+    if (dup[0] >= 0) {
+        const lq_tensor *a = &m->tensors[dup[0]], *b = &m->tensors[dup[1]];
+        return lq_fail(err, LQ_ERR_FORMAT, "%s: tensors %s and %s both map to %s", b->file, a->source_name,
+                       b->source_name, b->name);
     }
     return LQ_OK;
 }
@@ -442,12 +439,8 @@ const lq_tensor *lq_model_tensor(const lq_model *m, int64_t i) {
     return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL;
 }
 
-static const char *model_name_of(const void *ctx, int64_t i) {
-    return ((const lq_model *)ctx)->tensors[i].name;
-}
-
 const lq_tensor *lq_model_find(const lq_model *m, const char *name) {
-    int64_t i = lq_sorted_find(m->by_name, m->n_tensors, model_name_of, m, name);
+    int64_t i = lq_name_index_find(m->by_name, m->n_tensors, model_name_of, m, name);
     return i < 0 ? NULL : &m->tensors[i];
 }
 
