@@ -677,6 +677,122 @@ lq_kld_token lq_kld_score_row(const float *logits, int64_t n_vocab, int32_t targ
                               const uint16_t *base_row);
 
 /* ------------------------------------------------------------------------------------------
+ * Evaluation: perplexity and KL divergence (libquant/eval.c; llama-perplexity's method)
+ *
+ * The tokens are cut into chunks of n_ctx; each chunk is evaluated from an empty KV cache with
+ * its first token replaced by BOS (when the vocabulary adds BOS), and only its second half is
+ * scored: positions n_ctx/2 .. n_ctx-2 predicting the next token, n_ctx - 1 - n_ctx/2 tokens
+ * per chunk, NLL accumulated in double. A KL-divergence base file (llama.cpp's logits file of
+ * --kl-divergence-base) holds the scored tokens' log-probabilities: "_logits_", u32 n_ctx,
+ * i32 n_vocab, i32 n_chunk, n_chunk·n_ctx i32 tokens, then one lq_kld_row_u16(n_vocab) row per
+ * scored token. Comparing with it gives llama.cpp's KL-divergence statistics.
+ * ---------------------------------------------------------------------------------------- */
+
+/* A base file, mapped read-only. Every count is checked against the file size and every token
+ * id against n_vocab; LQ_ERR_FORMAT "<path>: <problem>" for a truncated or lying file, LQ_ERR_IO
+ * when it cannot be opened. Fields are read-only; rows of chunk c: rows + c·rows_per_chunk·row_u16. */
+typedef struct lq_kld_base {
+    int n_ctx;
+    int32_t n_vocab, n_chunk;
+    int rows_per_chunk;        /* n_ctx - 1 - n_ctx/2 */
+    size_t row_u16;            /* lq_kld_row_u16(n_vocab) */
+    const int32_t *tokens;     /* n_chunk × n_ctx */
+    const uint16_t *rows;
+    char *path;                /* private from here */
+    void *map;
+    size_t map_size;
+} lq_kld_base;
+lq_status lq_kld_base_open(const char *path, lq_kld_base *out, lq_error *err);
+void lq_kld_base_close(lq_kld_base *b); /* zeroed or opened: both fine */
+
+/* Writes a base file atomically: header and tokens (n_chunk × n_ctx) at open, then one row
+ * per scored token in order (lq_kld_encode_row's output), all into PATH.tmp, which finish
+ * syncs and renames to PATH (LQ_ERR_INVALID when the row count is not n_chunk·(n_ctx - 1 -
+ * n_ctx/2)). finish and abort free w; abort removes PATH.tmp. */
+typedef struct lq_kld_writer lq_kld_writer;
+lq_status lq_kld_writer_open(const char *path, int n_ctx, int64_t n_vocab, int n_chunk,
+                             const int32_t *tokens, lq_kld_writer **out, lq_error *err);
+lq_status lq_kld_writer_add(lq_kld_writer *w, const uint16_t *row, lq_error *err);
+lq_status lq_kld_writer_finish(lq_kld_writer *w, lq_error *err);
+void lq_kld_writer_abort(lq_kld_writer *w);
+
+/* The token stream to score and the token that replaces each chunk's first token. */
+typedef struct lq_ppl_tokens {
+    int32_t *tokens;           /* malloc'd; lq_ppl_tokens_free */
+    int64_t n_tokens;
+    int32_t bos;               /* -1: the first token stays */
+    char *source;              /* the text or base file, for messages */
+} lq_ppl_tokens;
+/* A text file tokenized whole by the model's tokenizer (GGUF keys, or tokenizer.json beside an
+ * HF checkpoint; LQ_ERR_FORMAT without one), BOS prepended when the vocabulary adds it. */
+lq_status lq_ppl_tokens_from_text(const lq_model *m, const char *text_path, lq_ppl_tokens *out,
+                                  lq_error *err);
+/* A base file's tokens (LQ_ERR_INVALID when its n_vocab is not the model's). BOS from the
+ * model's tokenizer; a model without one takes the file's first token as BOS. */
+lq_status lq_ppl_tokens_from_kld(const lq_model *m, const lq_kld_base *base, lq_ppl_tokens *out,
+                                 lq_error *err);
+void lq_ppl_tokens_free(lq_ppl_tokens *t);
+
+typedef struct lq_ppl_opts {
+    int n_ctx;                 /* tokens per chunk, >= 4 (with kld_base: 0 or the file's) */
+    int n_chunks;              /* score the first n_chunks chunks (0 = all there are) */
+    const lq_kld_base *kld_base;  /* compare with this base (tokens from lq_ppl_tokens_from_kld) */
+    const char *kld_base_out;  /* or save the scored log-probabilities as a base file here */
+} lq_ppl_opts;
+
+/* A mean and its standard error (0 below 11 samples, as llama.cpp prints it). */
+typedef struct lq_mean_unc {
+    double mean, unc;
+} lq_mean_unc;
+
+/* llama-perplexity's KL-divergence statistics (Q = the evaluated model). */
+typedef struct lq_kld_stats {
+    lq_mean_unc ppl, ppl_base;        /* PPL(Q), PPL(base) (the base's from its stored rows) */
+    double cor;                       /* Cor(ln PPL(Q), ln PPL(base)) */
+    lq_mean_unc log_ratio;            /* ln(PPL(Q)/PPL(base)) */
+    lq_mean_unc ratio, diff;          /* PPL(Q)/PPL(base), PPL(Q) - PPL(base) */
+    lq_mean_unc kld;                  /* per-token KL(base || Q) */
+    lq_mean_unc p_diff, p_diff_rms;   /* Δp = Q(target) - base(target), and its RMS */
+    lq_mean_unc same_top;             /* fraction of tokens whose top tokens agree */
+    const float *kld_sorted;          /* n_scored per-token KLDs, ascending (final result only) */
+    const float *p_diff_sorted;       /* n_scored Δp, ascending (final result only) */
+} lq_kld_stats;
+
+typedef struct lq_ppl_result {
+    int n_ctx, n_chunk;        /* chunks scored */
+    int64_t n_tokens;          /* tokens of the input (text or base file) */
+    int64_t n_scored;          /* n_chunk · (n_ctx - 1 - n_ctx/2) */
+    double mean_nll;           /* ln PPL */
+    double nll_variance;       /* Σnll²/n - mean² (rounding can make it <= 0 for tiny runs) */
+    lq_mean_unc log_ppl;       /* mean NLL and its standard error (0 below 11 tokens) */
+    double ppl;                /* exp(mean_nll) */
+    double ppl_unc;            /* llama-perplexity's final ±: ppl·sqrt(var/(n-1)) (0 if var <= 0) */
+    double seconds;            /* evaluation time so far */
+    bool has_kld;              /* opts.kld_base was given: kld holds the statistics */
+    lq_kld_stats kld;
+    float *values_;            /* private: the per-token KLDs and Δp */
+} lq_ppl_result;
+void lq_ppl_result_free(lq_ppl_result *r);
+/* Linear interpolation between the two nearest order statistics of sorted[0..n) (fraction in
+ * [0,1]; 0.5 = median). */
+double lq_ppl_percentile(const float *sorted, int64_t n, double fraction);
+
+/* Called after each chunk (1-based) with the running figures (kld_sorted/p_diff_sorted NULL). */
+typedef void (*lq_ppl_progress_fn)(void *ctx, int chunk, int n_chunk, const lq_ppl_result *so_far);
+
+/* The chunk count a run will score (validates opts against the tokens: without a base, at
+ * least 2·n_ctx tokens, LQ_ERR_INVALID naming the source otherwise). */
+lq_status lq_ppl_n_chunk(const lq_ppl_tokens *in, const lq_ppl_opts *opts, int *n_chunk,
+                         lq_error *err);
+/* Scores in->tokens with rt (created from m with n_ctx >= opts->n_ctx; its KV cache is reset
+ * per chunk). Non-finite logits: the first non-finite weight of m (lq_model_check_finite), else
+ * LQ_ERR_NUMERIC naming the chunk. A corrupt base row (non-finite scale) is LQ_ERR_FORMAT.
+ * *res is filled on success (free with lq_ppl_result_free) and zeroed on failure. */
+lq_status lq_ppl_run(const lq_model *m, lq_runtime *rt, const lq_ppl_tokens *in,
+                     const lq_ppl_opts *opts, lq_ppl_progress_fn progress, void *progress_ctx,
+                     lq_ppl_result *res, lq_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * Calibration statistics (calib/): per linear-layer input channel Σx² with token counts (the
  * importance matrix), Σ|x| and max|x| (AWQ, SmoothQuant). Files: llama.cpp's GGUF imatrix
  * layout (<weight>.in_sum2, <weight>.counts, imatrix.* keys) with our extra statistics as
