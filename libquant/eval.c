@@ -436,14 +436,15 @@ typedef struct ppl_run {
     ppl_sums sums;
 } ppl_run;
 
-/* A row whose scale or offset is not finite would turn every statistic into NaN. */
+/* A row whose scale or offset is not finite would turn every statistic into NaN. chunk is
+ * 1-based in the message, as in the running output; position is the token's in the chunk. */
 static lq_status check_base_row(const ppl_run *r, int chunk, int i, const uint16_t *row, lq_error *err) {
     float scale, min_log_prob;
     memcpy(&scale, row, sizeof scale);
     memcpy(&min_log_prob, row + 2, sizeof min_log_prob);
     if (isfinite(scale) && scale > 0 && isfinite(min_log_prob)) return LQ_OK;
-    return lq_fail(err, LQ_ERR_FORMAT, "%s: chunk %d, scored token %d: scale %g and min_log_prob %g are not usable",
-                   r->base->path, chunk + 1, i, (double)scale, (double)min_log_prob);
+    return lq_fail(err, LQ_ERR_FORMAT, "%s: chunk %d, position %d: stored scale %g, min_log_prob %g are not usable",
+                   r->base->path, chunk + 1, r->n_ctx / 2 + i, (double)scale, (double)min_log_prob);
 }
 
 static lq_status score_against_base(ppl_run *r, int chunk, int i, const float *logits, int32_t target,
