@@ -496,6 +496,10 @@ float lq_kernel_dot_q(lq_type type, const void *row, const void *act, int64_t n)
  * activation side shared between pairs of rows. Unknown types or bad n give NaNs. */
 void lq_kernel_matvec_q(lq_type type, const void *w, size_t row_stride, int64_t n_rows,
                         const void *act, int64_t n, float *out, int n_threads);
+/* The same for rows [r0, r1) on the calling thread (out[r] for r in that range): what a
+ * caller's own thread pool runs per share of rows. */
+void lq_kernel_matvec_q_rows(lq_type type, const void *w, size_t row_stride, int64_t r0, int64_t r1,
+                             const void *act, int64_t n, float *out);
 
 /* Codec and kernel benchmark (`lq bench codecs`). Every figure is the best of `passes` timed
  * passes after one untimed pass. */
@@ -523,9 +527,15 @@ typedef struct lq_codec_bench {
     size_t weight_bytes;                /* bytes of weights the dot test streamed */
     char note[256];
 } lq_codec_bench;
-/* Streaming read of a bytes-sized buffer on n_threads threads. */
+/* Streaming read of a bytes-sized buffer (make it >> the last-level cache) on n_threads
+ * threads: the best of `passes` timed passes after an untimed one, with the widest loads the
+ * kernels use and software prefetch. The _pool variant runs on the given pool (the runtime's,
+ * so the bandwidth is measured by the threads that run the model; see lq_runtime_bench). */
+typedef struct lq_pool lq_pool;
 lq_status lq_bench_read_bandwidth(size_t bytes, int n_threads, int passes, lq_bench_rate *rate,
                                   lq_error *err);
+lq_status lq_bench_read_bandwidth_pool(lq_pool *pool, size_t bytes, int n_threads, int passes,
+                                       lq_bench_rate *rate, lq_error *err);
 lq_status lq_bench_codec(lq_type type, const lq_bench_opts *o, lq_codec_bench *out,
                          lq_error *err);
 
@@ -637,9 +647,14 @@ int64_t lq_runtime_n_vocab(const lq_runtime *rt);
 int64_t lq_runtime_n_embd(const lq_runtime *rt);
 int64_t lq_runtime_n_layer(const lq_runtime *rt);
 int64_t lq_runtime_n_past(const lq_runtime *rt);
-/* Bytes of weight data one token's forward pass reads (every matrix once, plus one embedding
- * row): the numerator of the memory-bandwidth bound of token generation. */
+/* Bytes of weight data one token's forward pass reads (every linear matrix once, the output
+ * head, norms and biases, one embedding row): the numerator of the memory-bandwidth bound of
+ * token generation. */
 uint64_t lq_runtime_weight_bytes(const lq_runtime *rt);
+/* Streaming read bandwidth measured by the runtime's own worker threads (its lq_pool):
+ * lq_bench_read_bandwidth_pool over a bytes-sized buffer. The denominator of that bound. */
+lq_status lq_runtime_read_bandwidth(lq_runtime *rt, size_t bytes, int passes, lq_bench_rate *rate,
+                                    lq_error *err);
 
 /* Layer at a time (calibration, GPTQ's sequential propagation). hidden holds n_seq sequences
  * of n_tokens rows of n_embd floats, back to back; each sequence is an independent causal

@@ -93,46 +93,6 @@ static int parse_args(int argc, char **argv, bench_args *a) {
 }
 
 /* ---------------------------------------------------------------------------------------
- * Memory read bandwidth: the best of a few timed passes over a buffer far larger than the
- * caches, read by the same number of threads as the model.
- * ------------------------------------------------------------------------------------- */
-
-typedef struct bw_job {
-    const uint64_t *buf;
-    uint64_t sums[64];
-} bw_job;
-
-static void bw_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
-    bw_job *job = (bw_job *)ctx;
-    const uint64_t *p = job->buf;
-    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-    for (int64_t i = begin * 8; i < end * 8; i += 8) { /* one 64-byte line per step */
-        a0 ^= p[i], a1 ^= p[i + 1], a2 ^= p[i + 2], a3 ^= p[i + 3];
-        a4 ^= p[i + 4], a5 ^= p[i + 5], a6 ^= p[i + 6], a7 ^= p[i + 7];
-    }
-    job->sums[thread_index & 63] = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
-}
-
-static double measure_read_bandwidth(int n_threads) {
-    size_t bytes = (size_t)1 << 30; /* well beyond the last-level cache */
-    uint64_t *buf = (uint64_t *)malloc(bytes);
-    if (!buf) return 0;
-    memset(buf, 1, bytes);
-    bw_job job;
-    memset(&job, 0, sizeof job);
-    job.buf = buf;
-    double best = 0;
-    for (int pass = 0; pass < 4; pass++) {
-        double t0 = now_seconds();
-        lq_parallel_for((int64_t)(bytes / 64), n_threads, bw_worker, &job);
-        double dt = now_seconds() - t0;
-        if (pass > 0 && bytes / dt > best) best = (double)bytes / dt; /* pass 0 warms the TLB */
-    }
-    free(buf);
-    return best;
-}
-
-/* ---------------------------------------------------------------------------------------
  * The tests
  * ------------------------------------------------------------------------------------- */
 
@@ -226,13 +186,24 @@ static model_info describe(const lq_model *m) {
     return mi;
 }
 
-static void print_markdown(const model_info *mi, const bench_args *a, const bench_result *res, int n_res) {
-    printf("| model                          |       size |     params | backend | threads |  test |              t/s |\n");
-    printf("| ------------------------------ | ---------: | ---------: | ------- | ------: | ----: | ---------------: |\n");
-    for (int i = 0; i < n_res; i++)
-        printf("| %-30s | %6.2f MiB | %8.2f M | CPU     | %7d | %5s | %8.2f ± %5.2f |\n", mi->label,
+/* llama-bench's columns, then (tg only) the memory-bandwidth bound and the fraction of it */
+static void print_markdown(const model_info *mi, const bench_args *a, const bench_result *res, int n_res,
+                           double bw, uint64_t token_bytes) {
+    printf("| model                          |       size |     params | backend | threads |  test |              t/s |"
+           " read GB/s | bound t/s | %% of bound |\n");
+    printf("| ------------------------------ | ---------: | ---------: | ------- | ------: | ----: | ---------------: |"
+           " --------: | --------: | ---------: |\n");
+    for (int i = 0; i < n_res; i++) {
+        printf("| %-30s | %6.2f MiB | %8.2f M | CPU     | %7d | %5s | %8.2f ± %5.2f |", mi->label,
                (double)mi->bytes / (1 << 20), (double)mi->params / 1e6, a->n_threads, res[i].name,
                res[i].mean, res[i].stddev);
+        if (res[i].name[0] == 't' && bw > 0 && token_bytes > 0) {
+            double bound = bw / (double)token_bytes;
+            printf(" %9.1f | %9.2f | %9.1f %% |\n", bw / 1e9, bound, 100 * res[i].mean / bound);
+        } else {
+            printf("         - |         - |          - |\n");
+        }
+    }
 }
 
 static lq_status write_json(const char *path, const model_info *mi, const bench_args *a,
@@ -301,10 +272,14 @@ int lq_cmd_bench(int argc, char **argv) {
         int32_t bos = (int32_t)lq_model_hparams(m)->bos_token_id;
         if (a.n_prompt > 0 && !st) st = run_test(rt, &a, false, a.n_prompt, bos, &res[n_res++], &err);
         if (a.n_gen > 0 && !st) st = run_test(rt, &a, true, a.n_gen, bos, &res[n_res++], &err);
+        /* the bandwidth is read by the runtime's own threads, right after the timed runs, over
+         * a buffer far beyond the caches; the best of a few passes */
+        lq_bench_rate rate = {0, 0};
+        if (!st) st = lq_runtime_read_bandwidth(rt, (size_t)1 << 30, 3, &rate, &err);
         if (!st) {
-            double bw = measure_read_bandwidth(a.n_threads);
+            double bw = rate.wall;
             uint64_t token_bytes = lq_runtime_weight_bytes(rt);
-            print_markdown(&mi, &a, res, n_res);
+            print_markdown(&mi, &a, res, n_res, bw, token_bytes);
             printf("\nmemory read bandwidth: %.1f GB/s (%d threads); weights read per token: %.2f MiB\n",
                    bw / 1e9, a.n_threads, (double)token_bytes / (1 << 20));
             for (int i = 0; i < n_res; i++)

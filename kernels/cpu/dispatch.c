@@ -146,15 +146,30 @@ typedef struct matvec_job {
 } matvec_job;
 
 /* Rows [begin, end): pairs through the two-row kernel where there is one. */
+static void rows_with(const lq_kernel_table *t, lq_type type, const uint8_t *w, size_t stride, int64_t begin,
+                      int64_t end, const void *act, int64_t n, float *out) {
+    lq_dot_q2_fn two = t->dot_q2[type];
+    lq_dot_q_fn one = t->dot_q[type];
+    int64_t r = begin;
+    if (two)
+        for (; r + 2 <= end; r += 2) two(w + (size_t)r * stride, w + (size_t)(r + 1) * stride, act, n, out + r);
+    for (; r < end; r++) out[r] = one(w + (size_t)r * stride, act, n);
+}
+
 static void matvec_range(void *ctx, int64_t begin, int64_t end, int thread_index) {
     (void)thread_index;
     const matvec_job *j = (const matvec_job *)ctx;
-    lq_dot_q2_fn two = j->t->dot_q2[j->type];
-    int64_t r = begin;
-    if (two)
-        for (; r + 2 <= end; r += 2)
-            two(j->w + (size_t)r * j->stride, j->w + (size_t)(r + 1) * j->stride, j->act, j->n, j->out + r);
-    for (; r < end; r++) j->out[r] = j->t->dot_q[j->type](j->w + (size_t)r * j->stride, j->act, j->n);
+    rows_with(j->t, j->type, j->w, j->stride, begin, end, j->act, j->n, j->out);
+}
+
+void lq_kernel_matvec_q_rows(lq_type type, const void *w, size_t row_stride, int64_t r0, int64_t r1,
+                             const void *act, int64_t n, float *out) {
+    if (r1 <= r0) return;
+    if (!row_ok(type, n)) {
+        for (int64_t r = r0; r < r1; r++) out[r] = NAN;
+        return;
+    }
+    rows_with(active(), type, (const uint8_t *)w, row_stride, r0, r1, act, n, out);
 }
 
 void lq_kernel_matvec_q(lq_type type, const void *w, size_t row_stride, int64_t n_rows,

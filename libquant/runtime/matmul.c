@@ -79,6 +79,16 @@ static void mm_rows(const mm_job *job, int k, int64_t lo, int64_t hi) {
     float *y = job->mm[k].y;
     const char *wdata = (const char *)w->data;
     const char *act = (const char *)job->act[k];
+    if (job->tiled[k] && job->n_tok == 1) {
+        rt_gemv_rows_avx512(w->type, w->data, w->row_bytes, lo, hi, act, w->n_in, y, bias);
+        return;
+    }
+    if (act && job->n_tok == 1) { /* one token: whole row ranges through the kernels' matvec */
+        lq_kernel_matvec_q_rows(w->type, wdata, w->row_bytes, lo, hi, act, w->n_in, y);
+        if (bias)
+            for (int64_t r = lo; r < hi; r++) y[r] += bias[r];
+        return;
+    }
     if (job->tiled[k]) {
         rt_gemm_rows_avx512(w->type, w->data, w->row_bytes, lo, hi, act, job->act_row_bytes[k], job->n_tok,
                             w->n_in, y, w->n_out, bias);
@@ -120,7 +130,7 @@ static int act_type_for(const rt_weight *w, bool f32_act, int64_t n_tok) {
     const lq_type_traits *tr = lq_type_get(w->type);
     if (f32_act || !tr || !tr->is_quantized) return -1;
     /* tiles pay off once several tokens share each unpacked weight block */
-    if (n_tok >= RT_TILED_MIN_TOKENS && rt_gemm_usable(w->type, w->n_in)) return ACT_TILED + (int)w->type;
+    if ((n_tok >= RT_TILED_MIN_TOKENS || n_tok == 1) && rt_gemm_usable(w->type, w->n_in)) return ACT_TILED + (int)w->type;
     lq_type at = lq_kernel_vec_dot_type(w->type);
     const lq_type_traits *atr = lq_type_get(at);
     if (!atr || !atr->is_quantized || w->n_in % atr->block_size != 0) return -1;

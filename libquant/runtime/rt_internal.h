@@ -48,6 +48,11 @@ void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
                          const void *act, size_t act_stride, int64_t n_tok, int64_t n_in, float *y,
                          int64_t y_stride, const float *bias);
 
+/* One token: y[r] (+ bias[r]) for rows [r0, r1) of Q4_0 / Q8_0 weights, with the packed
+ * activations of that token; bit for bit what rt_gemm_rows_avx512 gives the same token. */
+void rt_gemv_rows_avx512(lq_type type, const void *weights, size_t row_bytes, int64_t r0, int64_t r1,
+                         const void *act, int64_t n_in, float *y, const float *bias);
+
 /* Attention of one query head (gemm_avx512.c; head_dim a multiple of 16): scores[j] =
  * q·k_j · scale for j in [first, last]; out = Σ_j scores[j]·inv_sum · v_j. Keys and values of
  * position j start at j·kv_stride. */

@@ -333,15 +333,26 @@ int64_t lq_runtime_n_embd(const lq_runtime *rt) { return rt->n_embd; }
 int64_t lq_runtime_n_layer(const lq_runtime *rt) { return rt->n_layer; }
 int64_t lq_runtime_n_past(const lq_runtime *rt) { return rt->n_past; }
 
+/* What one generated token must read: every linear matrix once, the output head, the norm
+ * vectors (as the fp32 copies the runtime reads) and one row of the token embedding. */
 uint64_t lq_runtime_weight_bytes(const lq_runtime *rt) {
-    uint64_t total = rt->embd.row_bytes + (uint64_t)rt->output.w.row_bytes * (uint64_t)rt->n_vocab;
+    uint64_t norm_bytes = (uint64_t)rt->n_embd * sizeof(float);
+    uint64_t total = rt->embd.row_bytes + (uint64_t)rt->output.w.row_bytes * (uint64_t)rt->n_vocab + norm_bytes;
+    if (rt->output.bias) total += (uint64_t)rt->n_vocab * sizeof(float);
     for (int64_t il = 0; il < rt->n_layer; il++) {
         const rt_layer *L = &rt->layers[il];
+        total += 2 * norm_bytes;
         const rt_linear *lins[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
         for (size_t i = 0; i < sizeof lins / sizeof lins[0]; i++)
-            total += (uint64_t)lins[i]->w.row_bytes * (uint64_t)lins[i]->w.n_out;
+            total += (uint64_t)lins[i]->w.row_bytes * (uint64_t)lins[i]->w.n_out +
+                     (lins[i]->bias ? (uint64_t)lins[i]->w.n_out * sizeof(float) : 0);
     }
     return total;
+}
+
+lq_status lq_runtime_read_bandwidth(lq_runtime *rt, size_t bytes, int passes, lq_bench_rate *rate,
+                                    lq_error *err) {
+    return lq_bench_read_bandwidth_pool(rt->pool, bytes, rt->n_threads, passes, rate, err);
 }
 
 static rt_weight *find_weight(lq_runtime *rt, const char *name) {
