@@ -2,8 +2,11 @@
  *
  * Per weight and input channel j: Σ x_j² and Σ |x_j| in double, max |x_j| in float (exact),
  * and the number of token rows seen. Large additions split the channels over threads; every
- * channel is still summed in token order, so the result does not depend on the thread count. */
+ * channel is still summed in token order, so the result does not depend on the thread count.
+ * On a device (lq_stats_acc_set_device) the statistics kernel sums each channel in the same
+ * order and precision (kernels/cuda/hd_stats.h), so the sums are bit-identical. */
 #include "calib_internal.h"
+#include "device_adapters.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@ struct lq_stats_acc {
     int64_t hint;        /* where the next lookup starts: hooks arrive in the same order */
     lq_status status;    /* first failure seen by the hook */
     lq_error first_err;
+    lq_device_ctx *device; /* sums on the device (lq_stats_acc_set_device), NULL: CPU */
 };
 
 /* Channel splits only pay for themselves on large additions (thread start ~ tens of µs). */
@@ -133,24 +137,67 @@ static lq_status check_finite(const char *name, const float *x, int64_t n_tokens
     return LQ_OK;
 }
 
-lq_status lq_stats_acc_add(lq_stats_acc *a, const char *weight_name, const float *x,
-                           int64_t n_tokens, int64_t n_in, lq_error *err) {
-    if (!a || !weight_name || (!x && n_tokens > 0) || n_tokens < 0 || n_in <= 0)
-        return lq_fail(err, LQ_ERR_INVALID, "statistics: bad addition for '%s'", weight_name ? weight_name : "(null)");
+/* The entry of weight_name for n_in channels (created on first use); *e = NULL for weights the
+ * accumulator does not collect. */
+static lq_status entry_for(lq_stats_acc *a, const char *weight_name, int64_t n_in, acc_entry **e,
+                           lq_error *err) {
+    *e = NULL;
     if (strlen(weight_name) >= LQ_MAX_NAME)
         return lq_fail(err, LQ_ERR_INVALID, "statistics: weight name '%.80s...' is %zu bytes (at most %d)",
                        weight_name, strlen(weight_name), LQ_MAX_NAME - 1);
     if (!wanted(a, weight_name)) return LQ_OK;
-    acc_entry *e = find_entry(a, weight_name);
+    acc_entry *found = find_entry(a, weight_name);
     lq_status st;
-    if (!e && (st = new_entry(a, weight_name, n_in, &e, err))) return st;
-    if (e->n_in != n_in)
+    if (!found && (st = new_entry(a, weight_name, n_in, &found, err))) return st;
+    if (found->n_in != n_in)
         return lq_fail(err, LQ_ERR_INVALID, "statistics '%s': %lld input channels, earlier %lld", weight_name,
-                       (long long)n_in, (long long)e->n_in);
+                       (long long)n_in, (long long)found->n_in);
+    *e = found;
+    return LQ_OK;
+}
+
+lq_status lq_stats_acc_add(lq_stats_acc *a, const char *weight_name, const float *x,
+                           int64_t n_tokens, int64_t n_in, lq_error *err) {
+    if (!a || !weight_name || (!x && n_tokens > 0) || n_tokens < 0 || n_in <= 0)
+        return lq_fail(err, LQ_ERR_INVALID, "statistics: bad addition for '%s'", weight_name ? weight_name : "(null)");
+    acc_entry *e;
+    lq_status st = entry_for(a, weight_name, n_in, &e, err);
+    if (st || !e) return st;
     if ((st = check_finite(weight_name, x, n_tokens, n_in, err))) return st;
-    add_job job = {e, x, n_tokens};
-    int threads = n_tokens * n_in >= PARALLEL_MIN_VALUES ? a->n_threads : 1;
-    lq_parallel_for(n_in, threads, add_columns, &job);
+    if (a->device) {
+        st = lq_cuda_stats_accumulate(lq_device_cuda(a->device), x, n_tokens, n_in, e->sum_x2,
+                                      e->sum_abs, e->max_abs, err);
+        if (st) return lq_fail_wrap(err, "statistics '%s'", weight_name);
+    } else {
+        add_job job = {e, x, n_tokens};
+        int threads = n_tokens * n_in >= PARALLEL_MIN_VALUES ? a->n_threads : 1;
+        lq_parallel_for(n_in, threads, add_columns, &job);
+    }
+    e->count += (double)n_tokens;
+    return LQ_OK;
+}
+
+void lq_stats_acc_set_device(lq_stats_acc *a, lq_device_ctx *d) { a->device = d; }
+
+lq_status lq_stats_acc_add_sums(lq_stats_acc *a, const char *weight_name, int64_t n_in,
+                                int64_t n_tokens, const double *sum_x2, const double *sum_abs,
+                                const float *max_abs, lq_error *err) {
+    if (!a || !weight_name || n_tokens < 0 || n_in <= 0)
+        return lq_fail(err, LQ_ERR_INVALID, "statistics: bad sums for '%s'", weight_name ? weight_name : "(null)");
+    acc_entry *e;
+    lq_status st = entry_for(a, weight_name, n_in, &e, err);
+    if (st || !e) return st;
+    for (int64_t j = 0; j < n_in; j++) {
+        if ((sum_x2 && !isfinite(sum_x2[j])) || (sum_abs && !isfinite(sum_abs[j])) ||
+            (max_abs && !isfinite(max_abs[j])))
+            return lq_fail(err, LQ_ERR_NUMERIC, "statistics '%s': sums of channel %lld are not finite",
+                           weight_name, (long long)j);
+    }
+    for (int64_t j = 0; j < n_in; j++) {
+        if (sum_x2) e->sum_x2[j] += sum_x2[j];
+        if (sum_abs) e->sum_abs[j] += sum_abs[j];
+        if (max_abs && max_abs[j] > e->max_abs[j]) e->max_abs[j] = max_abs[j];
+    }
     e->count += (double)n_tokens;
     return LQ_OK;
 }

@@ -1,5 +1,6 @@
 /* device.c — `--device auto|cpu|cuda[:N]` selection (what the tools call) and the CPU
- * linear-algebra backend object (kernels/cuda/lq_cuda.h's lq_la_ops over linalg.h). */
+ * linear-algebra backend object (kernels/cuda/lq_cuda.h's lq_la_ops over linalg.h). The CUDA
+ * backend itself is a module loaded on demand (device_loader.c). */
 #include "kernels/cuda/lq_cuda.h"
 #include "linalg.h"
 #include "lq_config.h"
@@ -38,7 +39,7 @@ static void select_cpu(lq_device *d, const char *why) {
     d->kind = LQ_DEVICE_CPU;
     d->index = -1;
     snprintf(d->name, sizeof d->name, "cpu");
-    snprintf(d->note, sizeof d->note, "device: cpu (%s)", why);
+    snprintf(d->note, sizeof d->note, "device: cpu (%.200s)", why);
 }
 
 lq_status lq_device_select(const char *spec, lq_device *out, lq_error *err) {
@@ -51,12 +52,15 @@ lq_status lq_device_select(const char *spec, lq_device *out, lq_error *err) {
         select_cpu(out, "requested");
         return LQ_OK;
     }
-    int n = lq_cuda_device_count();
+    /* the CUDA module is loaded here, on the first request (device_loader.c) */
+    const char *why = NULL;
+    int n = lq_cuda_backend_probe(&why);
     if (n <= 0) {
-        const char *why = lq_cuda_compiled() ? "no CUDA device present" : "built without CUDA";
         if (kind == LQ_DEVICE_CUDA)
             return lq_fail(err, LQ_ERR_UNSUPPORTED, "--device %s: %s", spec, why);
-        select_cpu(out, why);
+        char reason[sizeof out->note];
+        snprintf(reason, sizeof reason, "auto: %s", why);
+        select_cpu(out, reason);
         return LQ_OK;
     }
     if (index < 0) index = 0;

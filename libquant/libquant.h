@@ -1232,6 +1232,28 @@ lq_status lq_device_parse(const char *spec, lq_device_kind *kind, int *index, lq
  * LQ_ERR_UNSUPPORTED ("--device cuda: no CUDA device present" / "built without CUDA") or
  * LQ_ERR_INVALID (index out of range). */
 lq_status lq_device_select(const char *spec, lq_device *out, lq_error *err);
+/* The CUDA backend is the module liblq_cuda.so, loaded on the first device request (selection
+ * above, lq_cuda_device_count): $LQ_CUDA_MODULE, else (after a driver probe through
+ * libcuda.so.1) the module beside the build of the running executable, else
+ * <libdir>/libquant/liblq_cuda.so. Nothing CUDA is mapped before that. */
+
+/* An opened device for the library's computations: the CUDA context plus what the device paths
+ * keep there (weights uploaded once for the runtime, Hessian sums of the passes). The options of
+ * the passes, the runtime and the statistics take it as `lq_device_ctx *device` (NULL = CPU).
+ * One host thread uses it at a time. */
+typedef struct lq_device_ctx lq_device_ctx;
+/* dev from lq_device_select; *out = NULL (and LQ_OK) for the CPU: nothing to open. */
+lq_status lq_device_open(const lq_device *dev, lq_device_ctx **out, lq_error *err);
+void lq_device_close(lq_device_ctx *d);
+/* Calibration statistics on the device: later lq_stats_acc_add calls sum there (bit-identical
+ * sums; NULL goes back to the CPU). */
+void lq_stats_acc_set_device(lq_stats_acc *a, lq_device_ctx *d);
+/* Adds precomputed per-channel sums of n_tokens rows for one weight input (what the device
+ * statistics kernel or another accumulator produced): sum_x2/sum_abs in double, max_abs (any of
+ * the three may be NULL = nothing to add). Same name rules as lq_stats_acc_add. */
+lq_status lq_stats_acc_add_sums(lq_stats_acc *a, const char *weight_name, int64_t n_in,
+                                int64_t n_tokens, const double *sum_x2, const double *sum_abs,
+                                const float *max_abs, lq_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Synthetic checkpoints (random Llama-shaped weights for reproducible benchmarks and tests)

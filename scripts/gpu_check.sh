@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The one command a session with a GPU runs: builds libquant with CUDA (-Dcuda=enabled,
-# warnings as errors) into build-gpu/, runs the 'cuda' test suite (test_cuda_gpu compares every
-# kernel with the CPU library), then the GPU benchmarks, and prints a summary.
+# warnings as errors) into build-gpu/ (lq plus the on-demand module build-gpu/liblq_cuda.so),
+# runs the 'cuda' and 'cli' test suites (test_cuda_gpu compares every kernel and every device
+# adapter with the CPU library; test_device / device_cli the loader and --device), then the GPU
+# benchmarks, and prints a summary.
 #
 #   bash scripts/gpu_check.sh            # everything
 #   LQ_GPU_BENCH=0 bash scripts/gpu_check.sh   # build + tests only
+#   LQ_GPU_FULL=1 bash scripts/gpu_check.sh    # the whole test suite instead of cuda + cli
 #
 # Benchmarks (skipped, with the reason, when a tool does not take --device yet):
 #   - GPTQ wall time on the synthetic TinyLlama-1.1B-shaped model (lq synth --shape 1.1b), Q4_K_M,
 #     --device cuda against --device cpu, when `lq quantize` accepts --device and --method gptq;
 #   - runtime prompt processing pp512 and generation tg128 of that model as Q4_K_M
 #     (`lq bench -p 512 -n 128`, with --device cuda when `lq bench` accepts it).
+# Memory: resident set of `lq inspect` (no module mapped) and of a codec run with --device cuda
+# (module, cudart and cuBLAS mapped), from /usr/bin/time -v.
 # Scratch files go to ${LQ_GPU_SCRATCH:-/tmp/lq-gpu-check}; the summary also lands in
 # build-gpu/gpu_check_summary.txt.
 set -uo pipefail
@@ -41,13 +46,20 @@ else
 fi
 lq=build-gpu/tools/lq
 "$lq" --version | sed 's/^/   /'
-
-echo "== test suite 'cuda'"
-if meson test -C build-gpu --suite cuda --print-errorlogs; then
-  note "tests (cuda suite): passed"
-else
-  note "tests (cuda suite): FAILED"
+[ -f build-gpu/liblq_cuda.so ] && note "module: build-gpu/liblq_cuda.so" || note "module: MISSING"
+if ldd "$lq" | grep -qE 'libcudart|libcublas|libcusolver'; then
+  note "lq links CUDA libraries (it should load the module on demand): FAILED"
 fi
+
+suites=(--suite cuda --suite cli)
+[ "${LQ_GPU_FULL:-0}" = 1 ] && suites=()
+echo "== tests ${suites[*]:-(all)}"
+if meson test -C build-gpu "${suites[@]}" --print-errorlogs; then
+  note "tests (${suites[*]:-all}): passed"
+else
+  note "tests (${suites[*]:-all}): FAILED"
+fi
+grep -h -E '^(device 0|gpu |  )' build-gpu/meson-logs/testlog.txt 2>/dev/null | head -40
 if grep -q '"result": "SKIP"' build-gpu/meson-logs/testlog.json 2>/dev/null; then
   note "tests: some were SKIPPED (no device visible?)"
 fi
@@ -55,6 +67,19 @@ fi
 if [ "${LQ_GPU_BENCH:-1}" != 0 ]; then
   scratch=${LQ_GPU_SCRATCH:-/tmp/lq-gpu-check}
   mkdir -p "$scratch"
+  shared=${LQ_SHARED_DIR:-../shared}
+  calib_text="$shared/text/tinystories-train-sample.txt"
+
+  echo "== resident memory"
+  small="$shared/models/stories260k/stories260K.gguf"
+  if [ -f "$small" ] && [ -x /usr/bin/time ]; then
+    /usr/bin/time -v "$lq" inspect "$small" >/dev/null 2>"$scratch/rss-inspect.txt"
+    note "RSS lq inspect: $(grep 'Maximum resident' "$scratch/rss-inspect.txt" | awk '{print $NF}') kB"
+    python3 -c "import struct,random;open('$scratch/rows.f32','wb').write(struct.pack('<16384f',*[random.gauss(0,1) for _ in range(16384)]))"
+    /usr/bin/time -v "$lq" codec quantize --type q4_K --cols 512 --device cuda "$scratch/rows.f32" \
+      "$scratch/rows.bin" >/dev/null 2>"$scratch/rss-codec.txt"
+    note "RSS lq codec --device cuda (module loaded): $(grep 'Maximum resident' "$scratch/rss-codec.txt" | awk '{print $NF}') kB"
+  fi
   model="$scratch/synth-1.1b"
   echo "== synthetic 1.1B model"
   if [ ! -f "$model/config.json" ]; then
@@ -63,11 +88,16 @@ if [ "${LQ_GPU_BENCH:-1}" != 0 ]; then
 
   echo "== GPTQ time (Q4_K_M)"
   qhelp=$("$lq" quantize --help 2>&1 || true)
-  if grep -q -- '--device' <<<"$qhelp" && grep -q -- 'gptq' <<<"$qhelp"; then
-    for dev in cuda cpu; do
+  gdevs=(cpu)
+  grep -q -- '--device' <<<"$qhelp" && gdevs=(cuda cpu)
+  [ "${#gdevs[@]}" = 1 ] && note "gptq: lq quantize has no --device yet (CPU time only)"
+  if grep -q -- 'gptq' <<<"$qhelp" && [ -f "$calib_text" ]; then
+    for dev in "${gdevs[@]}"; do
+      dargs=()
+      [ "${#gdevs[@]}" = 2 ] && dargs=(--device "$dev")
       start=$(date +%s.%N)
       if "$lq" quantize "$model" -o "$scratch/gptq-$dev.gguf" --type Q4_K_M --method gptq \
-           --device "$dev" >"$scratch/gptq-$dev.log" 2>&1; then
+           --calib "$calib_text" --calib-chunks 32 "${dargs[@]}" >"$scratch/gptq-$dev.log" 2>&1; then
         secs=$(echo "$(date +%s.%N) - $start" | bc)
         note "gptq 1.1b Q4_K_M --device $dev: ${secs}s"
       else
@@ -75,7 +105,7 @@ if [ "${LQ_GPU_BENCH:-1}" != 0 ]; then
       fi
     done
   else
-    note "gptq benchmark: skipped (lq quantize has no --device/--method gptq yet)"
+    note "gptq benchmark: skipped (no --method gptq, or $calib_text absent)"
   fi
 
   echo "== runtime pp512 / tg128 (Q4_K_M)"

@@ -33,10 +33,12 @@ static const char *calibrate_usage =
     "                        text starting with '{')\n"
     "      --output-format F gguf (default) or dat (llama.cpp's legacy imatrix.dat: Σx² only)\n"
     "      --process-output  also collect output.weight (llama-imatrix --process-output)\n"
-    "      --parse-special   recognise control tokens written in the text\n\n" LQ_EXIT_CODES_HELP;
+    "      --parse-special   recognise control tokens written in the text\n"
+    LQ_CLI_DEVICE_HELP
+    "                        (the statistics sums; bit-identical on either)\n\n" LQ_EXIT_CODES_HELP;
 
 typedef struct calib_args {
-    const char *model, *text, *output, *json, *text_format, *output_format;
+    const char *model, *text, *output, *json, *text_format, *output_format, *device;
     int64_t chunk_size, n_chunks;
     bool has_seed, process_output, parse_special;
     uint64_t seed;
@@ -72,6 +74,8 @@ static int parse_value_opt(int argc, char **argv, int *i, calib_args *a, bool *m
     } else if (lq_cli_opt(argc, argv, i, "-t", &v) || lq_cli_opt(argc, argv, i, "--threads", &v)) {
         if (!parse_int(v, 1, &n) || n > 1024) return lq_cli_usage_error("calibrate", "-t needs 1 to 1024 threads");
         a->n_threads = (int)n;
+    } else if (lq_cli_opt(argc, argv, i, "--device", &v)) {
+        if (!(a->device = v)) return lq_cli_usage_error("calibrate", "--device needs auto, cpu, cuda or cuda:N");
     } else if (lq_cli_opt(argc, argv, i, "--json", &v)) {
         if (!(a->json = v)) return lq_cli_usage_error("calibrate", "--json needs a file");
     } else if (lq_cli_opt(argc, argv, i, "--text-format", &v)) {
@@ -139,6 +143,7 @@ typedef struct calib_run {
     lq_model *model;
     lq_calib_chunks chunks;
     lq_stats *stats;
+    lq_device_ctx *device; /* NULL: CPU */
     double *chunk_seconds;
     double t_start, seconds;
     bool tty;
@@ -196,6 +201,7 @@ static lq_status calibrate(calib_run *r, lq_error *err) {
         st = lq_runtime_create(r->model, &o, &rt, err);
     }
     if (!st) st = lq_stats_acc_new(a->n_threads, a->process_output, &acc, err);
+    if (!st) lq_stats_acc_set_device(acc, r->device);
     if (!st) {
         if (r->tty)
             fprintf(stderr, "lq calibrate: %lld chunks of %lld tokens (the text has %lld tokens, %lld chunks)\n",
@@ -333,6 +339,8 @@ int lq_cmd_calibrate(int argc, char **argv) {
     calib_run r;
     memset(&r, 0, sizeof r);
     r.args = &a;
+    lq_device dev;
+    if ((rc = lq_cli_device("calibrate", a.device, false, &dev, &r.device)) != LQ_EXIT_OK) return rc;
     r.tty = isatty(fileno(stderr));
     lq_status st = calibrate(&r, &err);
     if (!st && a.json) st = write_report(&r, &err);
@@ -346,5 +354,6 @@ int lq_cmd_calibrate(int argc, char **argv) {
     lq_calib_chunks_free(&r.chunks);
     free(r.chunk_seconds);
     lq_model_close(r.model);
+    lq_device_close(r.device);
     return st ? lq_cli_report("calibrate", &err) : LQ_EXIT_OK;
 }

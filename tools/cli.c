@@ -88,3 +88,15 @@ void lq_cli_install_signal_handlers(void) {
      * and clean up after, instead of the process dying with a temporary file left behind. */
     signal(SIGXFSZ, SIG_IGN);
 }
+
+int lq_cli_device(const char *cmd, const char *spec, bool quiet, lq_device *dev,
+                  lq_device_ctx **ctx) {
+    lq_error err;
+    lq_error_clear(&err);
+    if (ctx) *ctx = NULL;
+    if (lq_device_select(spec, dev, &err) != LQ_OK) return lq_cli_report(cmd, &err);
+    /* said when asked (--device given) or when a GPU was picked: a plain CPU run stays quiet */
+    if (!quiet && (spec || dev->kind == LQ_DEVICE_CUDA)) fprintf(stderr, "lq %s: %s\n", cmd, dev->note);
+    if (ctx && lq_device_open(dev, ctx, &err) != LQ_OK) return lq_cli_report(cmd, &err);
+    return LQ_EXIT_OK;
+}

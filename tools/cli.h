@@ -36,6 +36,19 @@ int lq_cli_opt(int argc, char **argv, int *i, const char *name, const char **val
  * then gives an I/O error). */
 void lq_cli_install_signal_handlers(void);
 
+/* --device for the tools that compute: resolves spec ("auto", "cpu", "cuda", "cuda:N"; NULL =
+ * auto) with lq_device_select, prints the choice and its reason (dev->note, e.g. "device: cpu
+ * (auto: no CUDA driver (...))") on stderr when --device was given or a GPU was picked (never
+ * when quiet; a default CPU run prints nothing), and, when ctx is not NULL, opens the
+ * device for the library calls (*ctx = NULL on the CPU; close with lq_device_close). Returns
+ * LQ_EXIT_OK, LQ_EXIT_USAGE for a malformed spec, LQ_EXIT_UNSUPPORTED (4) for a device that is
+ * not there (one line: "lq <cmd>: --device cuda: <why>"). */
+#define LQ_CLI_DEVICE_HELP                                                                   \
+    "      --device D        auto (default: CUDA when present, else CPU; says which), cpu,\n"  \
+    "                        cuda or cuda:N (exit 4 when absent)\n"
+int lq_cli_device(const char *cmd, const char *spec, bool quiet, lq_device *dev,
+                  lq_device_ctx **ctx);
+
 typedef int (*lq_cmd_fn)(int argc, char **argv);
 int lq_cmd_inspect(int argc, char **argv);
 int lq_cmd_tokenize(int argc, char **argv);

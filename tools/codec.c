@@ -1,6 +1,7 @@
 /* codec.c — `lq codec quantize|dequantize`: raw float32 rows ↔ raw blocks of one type, through
  * lq_quantize_rows_mt / lq_dequantize_rows. Argument parsing and file I/O only. */
 #include "cli.h"
+#include "device_adapters.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,8 +15,9 @@
 
 static void print_help(FILE *f) {
     fprintf(f,
-            "usage: lq codec quantize --type T --cols N [--imatrix W.f32] [--threads N] IN.f32 OUT.bin\n"
-            "       lq codec dequantize --type T --cols N IN.bin OUT.f32\n\n"
+            "usage: lq codec quantize --type T --cols N [--imatrix W.f32] [--threads N] [--device D]\n"
+            "                         IN.f32 OUT.bin\n"
+            "       lq codec dequantize --type T --cols N [--device D] IN.bin OUT.f32\n\n"
             "Encodes raw little-endian float32 rows of N columns into blocks of type T (ggml name:\n"
             "q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q2_K ... q6_K, f16, bf16, f32), bit-exact\n"
             "with llama.cpp's reference quantizers, or decodes such blocks back to float32.\n\n"
@@ -25,6 +27,8 @@ static void print_help(FILE *f) {
             "  --imatrix W     N float32 importance weights used for every row (quantize only)\n"
             "  --threads N     worker threads (quantize; 0 = all cores, the default); the output\n"
             "                  does not depend on it\n"
+            "  --device D      auto (default: CUDA when present, else CPU; says which on stderr),\n"
+            "                  cpu, cuda or cuda:N (exit 4 when absent); the bytes are the same\n"
             "  --help          this text\n\n"
             "Rows whose values are NaN/Inf, or too large for the type's fp16 scales, are refused.\n"
             "The output is written to a temporary file next to OUT and renamed into place.\n\n"
@@ -106,6 +110,7 @@ typedef struct codec_args {
     const char *cols_text;
     const char *imatrix;
     const char *threads_text;
+    const char *device;
     const char *in, *out;
     int type;
     int64_t cols;
@@ -138,6 +143,9 @@ static int parse_args(int argc, char **argv, codec_args *a) {
             a->imatrix = v;
         } else if (lq_cli_opt(argc, argv, &i, "--threads", &v)) {
             a->threads_text = v;
+        } else if (lq_cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!v) return lq_cli_usage_error(CMD, "--device needs auto, cpu, cuda or cuda:N");
+            a->device = v;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             return lq_cli_usage_error(CMD, "unknown option '%s'", argv[i]);
         } else {
@@ -170,6 +178,9 @@ static int parse_args(int argc, char **argv, codec_args *a) {
     return LQ_EXIT_OK;
 }
 
+/* The CUDA context of --device (NULL: CPU), for the conversions below. */
+static lq_cuda_ctx *g_cuda;
+
 static int run_quantize(const codec_args *a, const lq_type_traits *t) {
     void *in = NULL, *imat = NULL;
     size_t in_size = 0, imat_size = 0;
@@ -200,8 +211,10 @@ static int run_quantize(const codec_args *a, const lq_type_traits *t) {
     lq_error_clear(&err);
     if (!out) {
         rc = fail(LQ_ERR_NOMEM, "cannot allocate %zu bytes", out_size);
-    } else if (lq_quantize_rows_mt((lq_type)a->type, (const float *)in, out, rows, a->cols,
-                                   (const float *)imat, a->threads, &err) != LQ_OK) {
+    } else if ((g_cuda ? lq_cuda_quantize_rows(g_cuda, (lq_type)a->type, (const float *)in, out, rows,
+                                               a->cols, (const float *)imat, &err)
+                       : lq_quantize_rows_mt((lq_type)a->type, (const float *)in, out, rows, a->cols,
+                                             (const float *)imat, a->threads, &err)) != LQ_OK) {
         rc = fail(err.code, "%s: %s", a->in, err.msg);
     } else {
         rc = write_atomic(a->out, out, out_size);
@@ -231,7 +244,8 @@ static int run_dequantize(const codec_args *a, const lq_type_traits *t) {
     lq_error_clear(&err);
     if (!out)
         rc = fail(LQ_ERR_NOMEM, "cannot allocate %zu bytes", out_size);
-    else if (lq_dequantize_rows((lq_type)a->type, in, out, rows, a->cols, &err) != LQ_OK)
+    else if ((g_cuda ? lq_cuda_dequantize_rows(g_cuda, (lq_type)a->type, in, out, rows, a->cols, &err)
+                     : lq_dequantize_rows((lq_type)a->type, in, out, rows, a->cols, &err)) != LQ_OK)
         rc = fail(err.code, "%s: %s", a->in, err.msg);
     else
         rc = write_atomic(a->out, out, out_size);
@@ -250,5 +264,12 @@ int lq_cmd_codec(int argc, char **argv) {
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
     const lq_type_traits *t = lq_type_get(a.type);
-    return strcmp(a.mode, "quantize") == 0 ? run_quantize(&a, t) : run_dequantize(&a, t);
+    lq_device dev;
+    lq_device_ctx *device = NULL;
+    if ((rc = lq_cli_device(CMD, a.device, false, &dev, &device)) != LQ_EXIT_OK) return rc;
+    g_cuda = lq_device_cuda(device);
+    rc = strcmp(a.mode, "quantize") == 0 ? run_quantize(&a, t) : run_dequantize(&a, t);
+    lq_device_close(device);
+    g_cuda = NULL;
+    return rc;
 }

@@ -18,6 +18,19 @@ extern "C" int lq_cuda_device_count(void) {
     return n;
 }
 
+/* The device count with the reason when it is 0 (the module's probe: libquant words the note). */
+extern "C" int lq_cuda_probe(char *why, size_t why_size) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        snprintf(why, why_size, "cudaGetDeviceCount: %s", cudaGetErrorString(e));
+        return 0;
+    }
+    if (n <= 0) snprintf(why, why_size, "no CUDA device present");
+    return n > 0 ? n : 0;
+}
+
 extern "C" const char *lq_cuda_device_name(int index) {
     static char names[16][256];
     if (index < 0 || index >= 16) return NULL;

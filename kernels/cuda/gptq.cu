@@ -118,7 +118,11 @@ extern "C" lq_status lq_cuda_gptq_sweep(lq_cuda_ctx *ctx, const lq_cuda_gptq_in 
     size_t row_bytes = lq_row_size(in->type, n);
     sweep_bufs b;
     if ((st = sweep_alloc(ctx, in, row_bytes, deq != NULL, &b, err)) != LQ_OK) return st;
-    if ((st = lq_cuda_upload(ctx, b.w, in->w, (size_t)m * n * 4, err)) != LQ_OK ||
+    /* the sweep updates its copy of W in place: a staged W is copied, never used directly */
+    if ((st = in->w_dev ? lq_cuda_check(ctx, cudaMemcpyAsync(b.w, in->w_dev, (size_t)m * n * 4,
+                                                             cudaMemcpyDeviceToDevice, ctx->compute),
+                                        "copy staged weights", err)
+                        : lq_cuda_upload(ctx, b.w, in->w, (size_t)m * n * 4, err)) != LQ_OK ||
         (st = lq_cuda_upload(ctx, b.u, in->u, (size_t)n * n * 4, err)) != LQ_OK ||
         (st = lq_cuda_upload(ctx, b.imp, in->imp, (size_t)n * 4, err)) != LQ_OK ||
         (st = lq_cuda_upload(ctx, b.dead, in->dead, (size_t)n, err)) != LQ_OK)

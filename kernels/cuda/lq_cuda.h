@@ -2,8 +2,10 @@
  * selection and the device list are public (libquant.h, "CUDA backend / devices"); this header
  * is what the passes, the runtime and the calibration code call once they run on a GPU.
  *
- * Builds without nvcc link kernels/cuda/no_cuda.c instead: every entry point exists and fails
- * with LQ_ERR_UNSUPPORTED ("built without CUDA"), so callers compile and link unchanged.
+ * libquant does not link CUDA: these functions are calls through the table of the module
+ * liblq_cuda.so (lq_cuda_module.h), which libquant/device_loader.c opens on first use. Without a
+ * usable module (CPU build, no driver, no device, ABI mismatch) every entry point still exists
+ * and fails with LQ_ERR_UNSUPPORTED naming the reason, so callers compile and link unchanged.
  *
  * Correctness by construction: every kernel that touches a block format calls the codecs'
  * own host+device functions through hd_codec.h (one switch on the type), GPTQ's row sweep is
@@ -40,6 +42,15 @@ extern "C" { /* internal.h has no C++ guard: its helpers (lq_fail, lq_malloc) ar
 #include "libquant/internal.h"
 
 typedef struct lq_cuda_ctx lq_cuda_ctx;
+
+/* ---- the backend module (libquant/device_loader.c) ---------------------------------------- */
+/* Loads the module on the first call (see device_loader.c for the search order) and returns the
+ * number of CUDA devices; 0 with *why (static, one line) saying why not, e.g. "no CUDA driver
+ * (libcuda.so.1: cannot open shared object file: ...)", "CUDA backend: <path>: ABI 2, expected
+ * 1", "built without CUDA". */
+int lq_cuda_backend_probe(const char **why);
+/* Path of the module in use, NULL when none was loaded. */
+const char *lq_cuda_backend_path(void);
 
 /* ---- context ------------------------------------------------------------------------------ */
 /* device: index < lq_cuda_device_count(). staging_bytes: size of each pinned staging buffer
@@ -151,12 +162,14 @@ typedef struct lq_cuda_gptq_in {
     const float *imp;       /* n_in importance (0 on dead columns) */
     const uint8_t *dead;    /* n_in flags: columns zeroed before the sweep */
     int64_t lazy;           /* lazy batch width, a multiple of the block size */
+    const float *w_dev;     /* or NULL: a device copy of w already there (a staged layer slot,
+                             * libquant/device_adapters.h); then w is not uploaded */
 } lq_cuda_gptq_in;
-/* The whole sweep on the device: rows one per thread (hd_gptq.h, bit-identical per batch to
- * gptq.c's sweep_row), lazy updates W[:, i2:] −= E·U[i1:i2, i2:] with cuBLAS. dst: n_out row
- * bytes; deq (or NULL): n_out × n_in values used; loss: Σ over rows. With lazy ≥ n_in (one
- * batch, no sgemm) the bytes equal lq_gptq_quantize's for the same U; otherwise they agree up
- * to the sgemm's float rounding. A row whose propagation blows up or whose block overflows:
+/* The whole sweep on the device: rows one per thread (hd_gptq.h: gptq.c's sweep_row per
+ * column, propagating inside the whole lazy batch), lazy updates W[:, i2:] −= E·U[i1:i2, i2:]
+ * with cuBLAS. dst: n_out row bytes; deq (or NULL): n_out × n_in values used; loss: Σ over rows.
+ * gptq.c splits each batch into sub-batches of 32 columns joined by sgemms, so the two agree to
+ * float rounding (nearly all values equal), not bit for bit. A row whose propagation blows up or whose block overflows:
  * LQ_ERR_NUMERIC naming row and column (lq_gptq_quantize then falls back to RTN). */
 lq_status lq_cuda_gptq_sweep(lq_cuda_ctx *ctx, const lq_cuda_gptq_in *in, void *dst, float *deq,
                              double *loss, lq_error *err);

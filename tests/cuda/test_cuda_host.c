@@ -257,6 +257,19 @@ static bool host_sweep(lq_type type, const float *w, int64_t n_out, int64_t n, c
     return ok;
 }
 
+/* Σ over tokens and outputs of (x·(w − q)ᵀ)², in double: the quantity GPTQ minimises. */
+static double output_error(const float *x, int64_t t, int64_t n, const float *w, const float *q,
+                           int64_t n_out) {
+    double total = 0.0;
+    for (int64_t r = 0; r < n_out; r++)
+        for (int64_t i = 0; i < t; i++) {
+            double y = 0.0;
+            for (int64_t j = 0; j < n; j++) y += (double)x[i * n + j] * ((double)w[r * n + j] - q[r * n + j]);
+            total += y * y;
+        }
+    return total;
+}
+
 static void check_gptq(lq_type type, int64_t lazy_cols) {
     const int64_t n_out = 40, n = 512, tokens = 700;
     uint64_t rng = 7 + (uint64_t)type;
@@ -276,7 +289,11 @@ static void check_gptq(lq_type type, int64_t lazy_cols) {
     for (int64_t i = 0; i < n; i++) mean += fabs(hs.h[i * n + i]);
     mean /= (double)n;
     for (int64_t i = 0; i < n; i++) imp[i] = (float)(fabs(hs.h[i * n + i]) / mean);
-    lq_gptq_opts o = {0.01, (int)lazy_cols, 1, NULL};
+    lq_gptq_opts o; /* by field: the options struct grows (device) */
+    memset(&o, 0, sizeof o);
+    o.percdamp = 0.01;
+    o.block_size = (int)lazy_cols;
+    o.n_threads = 1;
     lq_gptq_report rep;
     CHECK_OK(lq_gptq_quantize(type, "t", w, n_out, n, hs.h, &o, q_cpu, deq_cpu, &rep, &err), &err);
     CHECK(rep.n_retries == 0 && !rep.rtn_fallback);
@@ -284,9 +301,29 @@ static void check_gptq(lq_type type, int64_t lazy_cols) {
     int bs = lq_hd_block_size(type);
     int64_t lazy = (lazy_cols + bs - 1) / bs * bs;
     CHECK(host_sweep(type, w, n_out, n, u, imp, lazy, q_hd, deq_hd));
-    CHECKF(memcmp(q_cpu, q_hd, n_out * rb) == 0, "%s lazy %d: sweep bytes differ from lq_gptq_quantize",
-           lq_type_get(type)->name, (int)lazy);
-    CHECKF(same_bits(deq_cpu, deq_hd, n_out * n), "%s: sweep values differ", lq_type_get(type)->name);
+    /* gptq.c now updates inside a lazy batch by sub-batch sgemms (and factorises H⁻¹ its own
+     * way), so the per-column device sweep agrees to float rounding, not bit for bit; GPTQ's
+     * error propagation turns one flipped rounding into a different rest of the row, so the
+     * comparison is GPTQ's objective: the output error on the calibration inputs, equal within
+     * 3% and well below RTN's */
+    const char *tn = lq_type_get(type)->name;
+    float *rtn = malloc(n_out * n * 4);
+    uint8_t *q_rtn = malloc(n_out * rb);
+    CHECK_OK(lq_quantize_rows(type, w, q_rtn, n_out, n, imp, &err), &err);
+    CHECK_OK(lq_dequantize_rows(type, q_rtn, rtn, n_out, n, &err), &err);
+    double e_cpu = output_error(x, tokens, n, w, deq_cpu, n_out);
+    double e_hd = output_error(x, tokens, n, w, deq_hd, n_out);
+    double e_rtn = output_error(x, tokens, n, w, rtn, n_out);
+    printf("gptq %s lazy %d: output error cpu %.4g, shared sweep %.4g, rtn %.4g\n", tn, (int)lazy, e_cpu,
+           e_hd, e_rtn);
+    CHECKF(fabs(e_hd - e_cpu) <= 0.03 * e_cpu, "%s lazy %d: output error %g vs lq_gptq_quantize %g", tn,
+           (int)lazy, e_hd, e_cpu);
+    CHECKF(e_hd < 0.9 * e_rtn, "%s lazy %d: output error %g not below RTN's %g", tn, (int)lazy, e_hd, e_rtn);
+    free(rtn), free(q_rtn);
+    float *dec = malloc(n_out * n * 4);
+    CHECK_OK(lq_dequantize_rows(type, q_hd, dec, n_out, n, &err), &err);
+    CHECKF(same_bits(dec, deq_hd, n_out * n), "%s: sweep blocks do not decode to the values used", tn);
+    free(dec);
     lq_hessian_free(&hs);
     free(w), free(x), free(u), free(deq_cpu), free(deq_hd), free(imp), free(q_cpu), free(q_hd);
 }
