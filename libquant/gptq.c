@@ -16,9 +16,9 @@
  * block grids exact.
  *
  * Threads: rows are independent given U. Rows are processed in fixed chunks of CHUNK_ROWS rows
- * (each chunk does its own column sweep and lazy sgemm), so the result does not depend on the
- * number of threads. */
-#include "linalg.h"
+ * (each chunk does its own column sweep and lazy sgemms, see sweep_chunk), so the result does not
+ * depend on the number of threads. */
+#include "passes_internal.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -26,7 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_ROWS 16
+#define CHUNK_ROWS 32 /* rows per task (fixed: the result does not depend on the threads) */
+#define SUB 32        /* sub-batch width; divides every grid block (32 or 256) */
 
 /* ---- Hessian ------------------------------------------------------------------------------ */
 
@@ -67,19 +68,30 @@ void lq_hessian_free(lq_hessian *hs) {
 
 /* ---- H⁻¹ factor with retries -------------------------------------------------------------- */
 
-/* U (upper, fp32, n × n) with H⁻¹ = Uᵀ·U for H + damp·I (+ floor·I), or false when a
- * factorisation fails or the result is not finite (ExLlamaV2's NaN check). a: n² scratch. */
-static bool try_inverse_factor(const double *h, int64_t n, double add, double *a, float *u) {
-    size_t n2 = (size_t)n * (size_t)n;
-    memcpy(a, h, n2 * sizeof(double));
-    for (int64_t i = 0; i < n; i++) a[i * n + i] += add;
-    if (lq_la_potrf_lower(n, a, n) != 0) return false;
-    if (lq_la_potri_lower(n, a, n) != 0) return false;
-    if (lq_la_potrf_lower(n, a, n) != 0) return false; /* H⁻¹ = L·Lᵀ, U = Lᵀ */
+/* U (upper, fp32, n × n) with A⁻¹ = Uᵀ·U for A = H + damp·I (+ floor·I), or false when a
+ * factorisation fails or the result is not finite (ExLlamaV2's NaN check). a: n² scratch.
+ *
+ * Without forming A⁻¹: with J the order-reversing permutation, J·A·J = L·Lᵀ (Cholesky) gives
+ * A⁻¹ = (J·L⁻ᵀ·J)·(J·L⁻¹·J), a lower triangular matrix with positive diagonal times its
+ * transpose, i.e. the Cholesky factor of A⁻¹; so U = J·L⁻¹·J: U[i][j] = L⁻¹[n-1-i][n-1-j].
+ * 2/3·n³ flops (Cholesky + triangular inverse) instead of the reference's 4/3·n³ (Cholesky,
+ * inverse, Cholesky of the inverse), and no explicit inverse whose rounding the second Cholesky
+ * would see. fp64: ill-conditioned down_proj Hessians are GPTQ's classic failure; the O(n³) work
+ * is a small part of a layer (see README), and fp32 here costs retries at larger dampening. */
+static bool try_inverse_factor(const double *h, int64_t n, double add, double *a, float *u,
+                               int n_threads) {
     for (int64_t i = 0; i < n; i++) {
+        const double *hr = h + (n - 1 - i) * n;
+        for (int64_t j = 0; j <= i; j++) a[i * n + j] = hr[n - 1 - j]; /* lower of J·H·J */
+        a[i * n + i] += add;
+    }
+    if (lq_la_potrf_lower_mt(n, a, n, n_threads) != 0) return false;
+    if (lq_la_trtri_lower(n, a, n, n_threads) != 0) return false;
+    for (int64_t i = 0; i < n; i++) {
+        const double *lr = a + (n - 1 - i) * n; /* row n-1-i of L⁻¹ */
         for (int64_t j = 0; j < i; j++) u[i * n + j] = 0.0f;
         for (int64_t j = i; j < n; j++) {
-            double v = a[j * n + i];
+            double v = lr[n - 1 - j];
             if (!isfinite(v)) return false;
             u[i * n + j] = (float)v;
         }
@@ -94,7 +106,7 @@ static const double k_floor_steps[] = {0.0, 1e-6, 1e-4, 1e-2};
 /* Dampening schedule: percdamp, then the larger steps; each floor (relative to max diag) with
  * the whole schedule. Returns false when everything failed. */
 static bool inverse_factor(const double *h, int64_t n, double percdamp, double *a, float *u,
-                           lq_gptq_report *rep) {
+                           int n_threads, lq_gptq_report *rep) {
     double mean_diag = 0.0, max_diag = 0.0;
     for (int64_t i = 0; i < n; i++) {
         mean_diag += h[i * n + i];
@@ -107,7 +119,7 @@ static bool inverse_factor(const double *h, int64_t n, double percdamp, double *
         for (int s = -1; s < (int)(sizeof k_damp_steps / sizeof k_damp_steps[0]); s++) {
             double pd = s < 0 ? percdamp : k_damp_steps[s];
             if (s >= 0 && pd <= percdamp) continue;
-            if (try_inverse_factor(h, n, pd * mean_diag + floor_add, a, u)) {
+            if (try_inverse_factor(h, n, pd * mean_diag + floor_add, a, u, n_threads)) {
                 rep->percdamp = pd;
                 rep->diag_floor = f > 0;
                 return true;
@@ -171,8 +183,9 @@ static lq_status fit_block(const sweep_job *job, int64_t row, int64_t b0, const 
     return LQ_OK;
 }
 
-/* Column sweep of one row over the lazy batch [i1, i2): fit at block starts, round, propagate
- * inside the batch, record the scaled errors for the batch's sgemm. */
+/* Column sweep of one row over the columns [i1, i2) of one sub-batch: fit at block starts,
+ * round, propagate inside [i1, i2) (vectorised axpy), record the scaled errors (er[j - i1]) for
+ * the sgemm updates of the later columns. */
 static lq_status sweep_row(const sweep_job *job, int64_t row, float *wr, float sigma2, lq_grid *g,
                            int32_t *codes, int64_t i1, int64_t i2, float *er, double *loss,
                            lq_error *err) {
@@ -200,6 +213,12 @@ static lq_status sweep_row(const sweep_job *job, int64_t row, float *wr, float s
     return LQ_OK;
 }
 
+/* Two levels of lazy updates: the lazy batch [i1, i2) (a multiple of the grid block) is swept in
+ * sub-batches of SUB columns; each row's per-column work stays inside its sub-batch (≤ SUB-1
+ * long axpys, U's sub-block in L1), the rest of the batch gets the sub-batch's errors by one
+ * sgemm, the rest of the matrix the batch's errors by one sgemm over the remaining columns.
+ * Every block start (32 or 256 columns) is a sub-batch start, so a block's grid is always
+ * fitted on weights that hold all earlier errors. */
 static lq_status sweep_chunk(const sweep_job *job, int64_t chunk, double *loss, lq_error *err) {
     int64_t n = job->n_in, r0 = chunk * CHUNK_ROWS;
     int64_t nr = job->n_out - r0 < CHUNK_ROWS ? job->n_out - r0 : CHUNK_ROWS;
@@ -216,9 +235,15 @@ static lq_status sweep_chunk(const sweep_job *job, int64_t chunk, double *loss, 
     load_rows(job, r0, nr, wc, sigma2);
     for (int64_t i1 = 0; i1 < n && st == LQ_OK; i1 += job->lazy) {
         int64_t i2 = i1 + job->lazy < n ? i1 + job->lazy : n;
-        for (int64_t r = 0; r < nr && st == LQ_OK; r++)
-            st = sweep_row(job, r0 + r, wc + r * n, sigma2[r], &grids[r], codes + r * job->block,
-                           i1, i2, e + r * job->lazy, loss, err);
+        for (int64_t s0 = i1; s0 < i2 && st == LQ_OK; s0 += SUB) {
+            int64_t s1 = s0 + SUB < i2 ? s0 + SUB : i2;
+            for (int64_t r = 0; r < nr && st == LQ_OK; r++)
+                st = sweep_row(job, r0 + r, wc + r * n, sigma2[r], &grids[r], codes + r * job->block,
+                               s0, s1, e + r * job->lazy + (s0 - i1), loss, err);
+            if (st == LQ_OK && s1 < i2) /* sub-batch: W[:, s1:i2] -= E[:, s0:s1] · U[s0:s1, s1:i2] */
+                lq_la_sgemm(false, false, nr, i2 - s1, s1 - s0, -1.0f, e + (s0 - i1), job->lazy,
+                            job->u + s0 * n + s1, n, 1.0f, wc + s1, n);
+        }
         if (st == LQ_OK && i2 < n) /* lazy batch: W[:, i2:] -= E · U[i1:i2, i2:] */
             lq_la_sgemm(false, false, nr, n - i2, i2 - i1, -1.0f, e, job->lazy,
                         job->u + i1 * n + i2, n, 1.0f, wc + i2, n);
@@ -340,8 +365,13 @@ void lq_gptq_prep_free(lq_gptq_prep *p) {
     free(p);
 }
 
+int lq_gptq_prep_attempts(const lq_gptq_prep *p) {
+    if (!p) return 0;
+    return p->base.n_retries + (p->base.rtn_fallback ? 0 : 1);
+}
+
 lq_status lq_gptq_prepare(const char *name, int64_t n_in, const double *h, double percdamp,
-                          lq_gptq_prep **out, lq_error *err) {
+                          int n_threads, lq_gptq_prep **out, lq_error *err) {
     *out = NULL;
     if (!name) name = "(tensor)";
     uint64_t n2;
@@ -377,7 +407,8 @@ lq_status lq_gptq_prepare(const char *name, int64_t n_in, const double *h, doubl
             p->base.n_dead++;
         }
     fill_importance(h, n_in, p->dead, NULL, p->diag_imp);
-    if (!inverse_factor(hw, n_in, percdamp, a, p->u, &p->base)) {
+    if (n_threads <= 0) n_threads = lq_n_cpus();
+    if (!inverse_factor(hw, n_in, percdamp, a, p->u, n_threads, &p->base)) {
         p->base.rtn_fallback = true;
         snprintf(p->base.note, sizeof p->base.note,
                  "hessian not positive definite after %d dampening attempts: RTN", p->base.n_retries);
@@ -434,7 +465,7 @@ lq_status lq_gptq_quantize(lq_type type, const char *name, const float *w, int64
     lq_status st = check_inputs(type, name, w, n_out, n_in, dst, err);
     if (st != LQ_OK) return st;
     lq_gptq_prep *p = NULL;
-    st = lq_gptq_prepare(name, n_in, h, opts ? opts->percdamp : 0.0, &p, err);
+    st = lq_gptq_prepare(name, n_in, h, opts ? opts->percdamp : 0.0, opts ? opts->n_threads : 0, &p, err);
     if (st == LQ_OK) st = lq_gptq_quantize_prepared(type, name, w, n_out, p, opts, dst, deq, rep, err);
     lq_gptq_prep_free(p);
     return st;

@@ -1121,10 +1121,11 @@ lq_status lq_gptq_quantize(lq_type type, const char *name, const float *w, int64
 /* The same in two steps, so weights reading one input (q,k,v; gate,up) share one O(n³)
  * factorisation: prepare (dead columns, dampening retries, upper factor of H⁻¹; a Hessian that
  * never factorises is not an error: the prepared state then makes every weight RTN, reported),
- * then quantize any number of weights with it (opts->percdamp is ignored there). */
+ * then quantize any number of weights with it (opts->percdamp is ignored there). n_threads:
+ * threads of the factorisation (0 = all cores; the result does not depend on it). */
 typedef struct lq_gptq_prep lq_gptq_prep;
 lq_status lq_gptq_prepare(const char *name, int64_t n_in, const double *h, double percdamp,
-                          lq_gptq_prep **out, lq_error *err);
+                          int n_threads, lq_gptq_prep **out, lq_error *err);
 lq_status lq_gptq_quantize_prepared(lq_type type, const char *name, const float *w, int64_t n_out,
                                     const lq_gptq_prep *p, const lq_gptq_opts *opts, void *dst,
                                     float *deq, lq_gptq_report *rep, lq_error *err);
@@ -1147,8 +1148,11 @@ typedef enum lq_pass_method {
     LQ_PASS_AWQ_GPTQ = 4, /* AWQ scales + clips, then GPTQ */
 } lq_pass_method;
 
-typedef void (*lq_pass_progress_fn)(void *ctx, int64_t layer_done, int64_t n_layer,
-                                    double layer_seconds);
+struct lq_passes_report;
+/* Called after each layer; rep holds that layer's tensors (names blk.<layer_done-1>.*) and
+ * layer_seconds[layer_done - 1]. */
+typedef void (*lq_pass_progress_fn)(void *ctx, const struct lq_passes_report *rep,
+                                    int64_t layer_done);
 
 typedef struct lq_passes_opts {
     lq_pass_method method;
@@ -1163,6 +1167,8 @@ typedef struct lq_passes_opts {
                                 * (0 → 4096); the clip search uses up to 512 of them */
     const lq_stats *imatrix;   /* importance for grid fits (rescaled by folded scales), or NULL:
                                 * GPTQ then uses diag(H), RTN none */
+    bool no_error;             /* skip the per-tensor output errors (lq_pass_tensor.err_*) */
+    bool rate_probe;           /* measure sgemm / dgemm rates at the start (report.*gemm_gflops) */
     int n_threads;             /* 0 = all cores; results do not depend on it */
     lq_pass_progress_fn progress;
     void *progress_ctx;
@@ -1181,6 +1187,14 @@ typedef struct lq_pass_tensor {
     double awq_loss_rtn, awq_loss; /* group loss at s = 1 and at the chosen s */
     double clip_ratio;         /* mean chosen clip (1 = none), -1 when not searched */
     double sq_alpha;           /* SmoothQuant alpha of its mapping, -1 when none */
+    /* Relative output error on this tensor's calibration inputs X (the ones its Hessian was
+     * built from: after the earlier layers, and with GPTQ the earlier groups of this layer, were
+     * quantized): ‖W·X − Ŵ·X‖² / ‖W·X‖², computed as Σ_rows Δw·H·Δwᵀ with H = Σ x·xᵀ.
+     * before: Ŵ = the plain quantizer of the same type (imatrix when given) on the original
+     * weights; after: the pass's output. W is the transformed weight the pass started from
+     * (AWQ/SmoothQuant scales are function-preserving; AWQ clipping is part of "after"). For
+     * RTN and AWQ, X are the inputs of the layer with float weights. -1: not measured. */
+    double err_before, err_after;
 } lq_pass_tensor;
 
 typedef struct lq_passes_report {
@@ -1192,7 +1206,14 @@ typedef struct lq_passes_report {
     double *layer_seconds;
     double seconds;
     double hessian_seconds, factor_seconds, gptq_seconds, forward_seconds, search_seconds;
-    double hessian_flops;      /* 2·n_in²·tokens per accumulated Hessian (full products) */
+    double error_seconds;      /* the output-error measurement (err_before / err_after) */
+    /* work done, in flops: Hessian panels (n_in²·tokens, the computed upper panels), the fp64
+     * factorisation (2/3·n³ per attempt: Cholesky + triangular inverse), GPTQ's error
+     * propagation (2·n_out·n_in²; grid fits not counted) */
+    double hessian_flops, factor_flops, gptq_flops;
+    int n_threads;             /* threads used */
+    double sgemm_gflops, dgemm_gflops; /* rate probe (opts.rate_probe; 0 otherwise): OpenBLAS
+                                        * GEMM at n_threads in fixed row chunks, wall clock */
 } lq_passes_report;
 void lq_passes_report_free(lq_passes_report *r);
 

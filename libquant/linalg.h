@@ -31,6 +31,24 @@ void lq_la_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
 void lq_la_syrk_acc(int64_t n, int64_t k, const float *x, int64_t ldx, double *h, float *scratch,
                     int n_threads);
 
+/* C = alpha · A · op(B) + beta · C in double (A m × k, op(B) k × n); single-threaded. */
+void lq_la_dgemm(bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                 int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+
+/* GEMM rate in GFLOP/s (wall clock) of an (m × k)·(k × n) product with m = k = n = size split
+ * into fixed row chunks over n_threads, as the passes split their work: the yardstick the
+ * per-phase rates are compared with. fp64: dgemm, else sgemm. 0 when out of memory. */
+double lq_la_gemm_rate(bool fp64, int64_t size, int n_threads);
+
+/* Blocked, threaded versions of the two factorisation steps GPTQ needs: tiles of a fixed size
+ * are each computed by one single-threaded BLAS call, so n_threads changes only which thread
+ * computes a tile, never the result.
+ * lq_la_potrf_lower_mt: as lq_la_potrf_lower (same return value).
+ * lq_la_trtri_lower: L (lower, non-unit) in A ← L⁻¹ in place (the strict upper triangle is not
+ * touched). Returns 0, or nonzero when a diagonal entry is 0. */
+int64_t lq_la_potrf_lower_mt(int64_t n, double *a, int64_t lda, int n_threads);
+int64_t lq_la_trtri_lower(int64_t n, double *a, int64_t lda, int n_threads);
+
 /* In-place lower Cholesky factor of a symmetric positive-definite A (n × n, double): A = L·Lᵀ,
  * L in the lower triangle (the strict upper triangle is left unspecified). Returns 0, or the
  * 1-based order of the leading minor that is not positive definite. */

@@ -65,6 +65,8 @@ typedef struct layer_state {
     bool codec[L_COUNT];         /* plan type is a block codec type: we quantize it */
     int64_t n_in[L_COUNT], n_out[L_COUNT];
     float *w[L_COUNT];           /* current float weights (after transforms) */
+    float *w_ref[L_COUNT];       /* the weights before AWQ's clipping (output-error reference),
+                                  * NULL when not clipped */
     bool w_changed[L_COUNT];
     float *norm[2];              /* attn_norm, ffn_norm */
     bool norm_changed[2];
@@ -183,6 +185,7 @@ static void free_layer(driver *d, layer_state *L) {
         const lq_tensor *t = lq_model_find(d->m, L->names[l]);
         if (t && L->rt_w[l]) lq_runtime_set_weight(d->rt, L->names[l], t->type, t->data, NULL);
         free(L->w[l]);
+        free(L->w_ref[l]);
         free(L->rt_w[l]);
         free(L->q[l]);
     }
@@ -222,6 +225,7 @@ static lq_status load_layer(driver *d, int64_t il, layer_state *L, lq_error *err
                       n_in[l] % tr->block_size == 0;
         if ((st = load_float(d->m, L->names[l], n_in[l], n_out[l], &L->w[l], err))) return st;
         L->rep[l].awq_alpha = L->rep[l].clip_ratio = L->rep[l].sq_alpha = -1.0;
+        L->rep[l].err_before = L->rep[l].err_after = -1.0;
         snprintf(L->rep[l].name, LQ_MAX_NAME, "%s", L->names[l]);
     }
     snprintf(L->norm_names[0], LQ_MAX_NAME, "blk.%lld.attn_norm.weight", (long long)il);
@@ -402,6 +406,14 @@ static lq_status awq_layer(driver *d, layer_state *L, capture *c, lq_hessian *hs
         /* evenly spaced rows of the sample */
         float *x = lq_malloc((size_t)t * (size_t)L->n_in[l] * sizeof(float), err, "awq clip");
         if (!x) return LQ_ERR_NOMEM;
+        if (!d->o->no_error) { /* the output error is measured against the unclipped weights */
+            size_t bytes = (size_t)L->n_out[l] * (size_t)L->n_in[l] * sizeof(float);
+            if (!(L->w_ref[l] = lq_malloc(bytes, err, "awq clip reference"))) {
+                free(x);
+                return LQ_ERR_NOMEM;
+            }
+            memcpy(L->w_ref[l], L->w[l], bytes);
+        }
         for (int64_t i = 0; i < t; i++)
             memcpy(x + i * L->n_in[l], c->sample[kind] + (i * c->taken[kind] / t) * L->n_in[l],
                    (size_t)L->n_in[l] * sizeof(float));
@@ -427,8 +439,10 @@ static lq_status set_runtime(driver *d, layer_state *L, int l, const float *v, l
     return lq_runtime_set_weight(d->rt, L->names[l], LQ_TYPE_F32, L->rt_w[l], err);
 }
 
-/* Importance for linear l: the imatrix row in the folded space (x/s: divide by s²), or NULL. */
-static lq_status importance_of(driver *d, layer_state *L, int l, float **imp, lq_error *err) {
+/* Importance for linear l: the imatrix row, in the folded space (x/s: divide by s²) when
+ * folded, else as recorded (the original model's inputs); or NULL without an imatrix. */
+static lq_status importance_in(driver *d, layer_state *L, int l, bool folded, float **imp,
+                               lq_error *err) {
     *imp = NULL;
     if (!d->o->imatrix) return LQ_OK;
     const lq_stats_entry *e = lq_stats_find(d->o->imatrix, L->names[l]);
@@ -436,12 +450,138 @@ static lq_status importance_of(driver *d, layer_state *L, int l, float **imp, lq
     *imp = lq_malloc((size_t)L->n_in[l] * sizeof(float), err, "importance");
     if (!*imp) return LQ_ERR_NOMEM;
     lq_status st = lq_stats_importance(e, *imp, err);
-    const float *sc = L->in_scale[k_input_of[l]];
+    const float *sc = folded ? L->in_scale[k_input_of[l]] : NULL;
     for (int64_t j = 0; st == LQ_OK && sc && j < L->n_in[l]; j++) (*imp)[j] /= sc[j] * sc[j];
     if (st != LQ_OK) {
         free(*imp);
         *imp = NULL;
     }
+    return st;
+}
+
+static lq_status importance_of(driver *d, layer_state *L, int l, float **imp, lq_error *err) {
+    return importance_in(d, L, l, true, imp, err);
+}
+
+/* ---- output errors ----------------------------------------------------------------------------
+ * ‖W·X − Ŵ·X‖² = Σ_rows Δw·(X·Xᵀ)·Δwᵀ: with the Hessian of the tensor's inputs no activations
+ * need to be kept. One sgemm per chunk of rows stacks W, W − Ŵ_before and W − Ŵ_after against H
+ * (fp32: the products are O(n_out·n_in²) like the sweep; the dot products with the rows are summed
+ * in fp64). Fixed row chunks, per-chunk sums added in chunk order: thread-count independent. */
+
+#define ERR_ROWS 64
+
+typedef struct err_job {
+    const float *h; /* n × n */
+    int64_t n, n_out;
+    const float *w, *before, *after;
+    double *sums;   /* 3 per chunk */
+    uint8_t *oom;   /* per chunk */
+} err_job;
+
+static void err_chunk(const err_job *j, int64_t c, float *dm, float *y) {
+    size_t n = (size_t)j->n;
+    int64_t r0 = c * ERR_ROWS, nr = j->n_out - r0 < ERR_ROWS ? j->n_out - r0 : ERR_ROWS;
+    for (int64_t r = 0; r < nr; r++) {
+        const float *w = j->w + (size_t)(r0 + r) * n, *b = j->before + (size_t)(r0 + r) * n;
+        const float *a = j->after + (size_t)(r0 + r) * n;
+        float *d0 = dm + (size_t)r * n, *d1 = dm + (size_t)(nr + r) * n, *d2 = dm + (size_t)(2 * nr + r) * n;
+        for (size_t i = 0; i < n; i++) {
+            d0[i] = w[i];
+            d1[i] = w[i] - b[i];
+            d2[i] = w[i] - a[i];
+        }
+    }
+    lq_la_sgemm(false, false, 3 * nr, j->n, j->n, 1.0f, dm, j->n, j->h, j->n, 0.0f, y, j->n);
+    for (int k = 0; k < 3; k++) {
+        double sum = 0.0;
+        for (size_t i = (size_t)k * nr * n; i < (size_t)(k + 1) * nr * n; i++) sum += (double)dm[i] * y[i];
+        j->sums[c * 3 + k] = sum;
+    }
+}
+
+static void err_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
+    const err_job *j = (const err_job *)ctx;
+    size_t m = (size_t)3 * ERR_ROWS * (size_t)j->n;
+    float *dm = (float *)malloc(m * sizeof(float)), *y = (float *)malloc(m * sizeof(float));
+    for (int64_t c = begin; c < end; c++) {
+        if (dm && y) err_chunk(j, c, dm, y);
+        else j->oom[c] = 1;
+    }
+    free(dm);
+    free(y);
+}
+
+/* rel_before / rel_after = Δ·H·Δᵀ / W·H·Wᵀ summed over rows (0 when W·X = 0). */
+static lq_status output_errors(const float *h, int64_t n, int64_t n_out, const float *w,
+                               const float *before, const float *after, int n_threads,
+                               double *rel_before, double *rel_after, lq_error *err) {
+    int64_t n_chunks = (n_out + ERR_ROWS - 1) / ERR_ROWS;
+    err_job job = {h, n, n_out, w, before, after, NULL, NULL};
+    job.sums = (double *)lq_calloc((size_t)n_chunks * 3, sizeof(double), err, "output error");
+    job.oom = (uint8_t *)lq_calloc((size_t)n_chunks, 1, err, "output error");
+    lq_status st = job.sums && job.oom ? LQ_OK : LQ_ERR_NOMEM;
+    if (st == LQ_OK) lq_parallel_for(n_chunks, n_threads, err_worker, &job);
+    double total[3] = {0.0, 0.0, 0.0};
+    for (int64_t c = 0; st == LQ_OK && c < n_chunks; c++) {
+        if (job.oom[c]) st = lq_fail(err, LQ_ERR_NOMEM, "output error: out of memory");
+        for (int k = 0; k < 3; k++) total[k] += job.sums[c * 3 + k];
+    }
+    if (st == LQ_OK) {
+        /* Δ·H·Δᵀ ≥ 0 in exact arithmetic; fp32 rounding can leave a tiny negative */
+        *rel_before = total[0] > 0.0 ? fmax(total[1], 0.0) / total[0] : 0.0;
+        *rel_after = total[0] > 0.0 ? fmax(total[2], 0.0) / total[0] : 0.0;
+    }
+    free(job.sums);
+    free(job.oom);
+    return st;
+}
+
+/* fp32 copy of h (n × n) in the folded space diag(1/fold)·H·diag(1/fold) (fold may be NULL). */
+static float *hessian_f32(const double *h, int64_t n, const float *fold, lq_error *err) {
+    float *hf = lq_malloc((size_t)n * (size_t)n * sizeof(float), err, "hessian (fp32)");
+    if (!hf) return NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double v = h[i * n + j];
+            if (fold) v /= (double)fold[i] * (double)fold[j];
+            hf[i * n + j] = (float)v;
+        }
+    return hf;
+}
+
+/* The plain quantizer's version of wref (n_out × n_in, current space) into out: the input
+ * scales of the transforms undone (= the original model's weights up to row scales, which the
+ * block formats follow), quantized with the imatrix as recorded, the scales re-applied. */
+static lq_status rtn_reference(driver *d, layer_state *L, int l, const float *wref, float *out,
+                               lq_error *err) {
+    int64_t n_out = L->n_out[l], n_in = L->n_in[l];
+    const float *sc = L->in_scale[k_input_of[l]];
+    memcpy(out, wref, (size_t)n_out * (size_t)n_in * sizeof(float));
+    if (sc) scale_cols(out, n_out, n_in, sc, true);
+    float *imp = NULL;
+    lq_status st = importance_in(d, L, l, false, &imp, err);
+    if (st == LQ_OK) st = lq_pass_fakequant(L->types[l], out, out, n_out, n_in, imp, d->n_threads, err);
+    if (st == LQ_OK && sc) scale_cols(out, n_out, n_in, sc, false);
+    free(imp);
+    return st;
+}
+
+/* Records err_before / err_after of linear l whose final values are 'after'. hf: the fp32
+ * Hessian of its inputs in the current space (NULL: not measured). */
+static lq_status measure_linear(driver *d, layer_state *L, int l, const float *hf, const float *after,
+                                lq_error *err) {
+    if (d->o->no_error || !hf) return LQ_OK;
+    double t0 = now_s();
+    int64_t n_out = L->n_out[l], n_in = L->n_in[l];
+    const float *w = L->w_ref[l] ? L->w_ref[l] : L->w[l];
+    float *before = lq_malloc((size_t)n_out * (size_t)n_in * sizeof(float), err, "output error");
+    lq_status st = before ? rtn_reference(d, L, l, w, before, err) : LQ_ERR_NOMEM;
+    if (st == LQ_OK)
+        st = output_errors(hf, n_in, n_out, w, before, after, d->n_threads, &L->rep[l].err_before,
+                           &L->rep[l].err_after, err);
+    free(before);
+    d->rep->error_seconds += now_s() - t0;
     return st;
 }
 
@@ -451,7 +591,7 @@ static lq_status alloc_q(layer_state *L, int l, lq_error *err) {
     return L->q[l] ? LQ_OK : LQ_ERR_NOMEM;
 }
 
-static lq_status rtn_linear(driver *d, layer_state *L, int l, lq_error *err) {
+static lq_status rtn_linear(driver *d, layer_state *L, int l, const float *hf, lq_error *err) {
     float *imp = NULL, *deq = NULL;
     lq_status st = importance_of(d, L, l, &imp, err);
     if (st == LQ_OK) st = alloc_q(L, l, err);
@@ -461,6 +601,7 @@ static lq_status rtn_linear(driver *d, layer_state *L, int l, lq_error *err) {
     if (st == LQ_OK && !(deq = lq_malloc((size_t)L->n_out[l] * (size_t)L->n_in[l] * sizeof(float), err, "passes")))
         st = LQ_ERR_NOMEM;
     if (st == LQ_OK) st = lq_dequantize_rows(L->types[l], L->q[l], deq, L->n_out[l], L->n_in[l], err);
+    if (st == LQ_OK) st = measure_linear(d, L, l, hf, deq, err);
     if (st == LQ_OK) st = set_runtime(d, L, l, deq, err);
     free(imp);
     free(deq);
@@ -487,13 +628,15 @@ static lq_status gptq_prepare_kind(driver *d, layer_state *L, int k, const lq_he
         h = folded;
     }
     double t0 = now_s();
-    lq_status st = lq_gptq_prepare(L->names[k_kind_lin[k]], n, h, d->o->percdamp, prep, err);
+    lq_status st = lq_gptq_prepare(L->names[k_kind_lin[k]], n, h, d->o->percdamp, d->n_threads, prep, err);
     d->rep->factor_seconds += now_s() - t0;
+    d->rep->factor_flops += lq_gptq_prep_attempts(*prep) * 2.0 / 3.0 * (double)n * (double)n * (double)n;
     free(folded);
     return st;
 }
 
-static lq_status gptq_linear(driver *d, layer_state *L, int l, const lq_gptq_prep *prep, lq_error *err) {
+static lq_status gptq_linear(driver *d, layer_state *L, int l, const lq_gptq_prep *prep, const float *hf,
+                             lq_error *err) {
     int64_t n = L->n_in[l];
     float *deq = lq_malloc((size_t)L->n_out[l] * (size_t)n * sizeof(float), err, "gptq");
     float *imp = NULL;
@@ -507,7 +650,10 @@ static lq_status gptq_linear(driver *d, layer_state *L, int l, const lq_gptq_pre
                                        deq, &L->rep[l].report, err);
         d->rep->gptq_seconds += now_s() - t0;
         L->rep[l].gptq = true;
+        if (st == LQ_OK && !L->rep[l].report.rtn_fallback)
+            d->rep->gptq_flops += 2.0 * (double)L->n_out[l] * (double)n * (double)n;
     }
+    if (st == LQ_OK) st = measure_linear(d, L, l, hf, deq, err);
     if (st == LQ_OK) st = set_runtime(d, L, l, deq, err);
     free(deq);
     free(imp);
@@ -547,16 +693,22 @@ static lq_status gptq_layer(driver *d, layer_state *L, lq_error *err) {
             d->rep->forward_seconds -= c.hessian_seconds; /* counted apart */
         }
         lq_gptq_prep *prep[IN_COUNT] = {NULL};
+        float *hf[IN_COUNT] = {NULL};
         for (int k = 0; k < IN_COUNT && st == LQ_OK; k++)
             if (c.hs[k]) {
                 lq_hessian_finish(c.hs[k]);
                 st = gptq_prepare_kind(d, L, k, c.hs[k], &prep[k], err);
+                if (st == LQ_OK && !d->o->no_error &&
+                    !(hf[k] = hessian_f32(c.hs[k]->h, c.hs[k]->n_in, L->fold[k], err)))
+                    st = LQ_ERR_NOMEM;
             }
         for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
-            if (prep[k_input_of[l]] && L->codec[l]) st = gptq_linear(d, L, l, prep[k_input_of[l]], err);
+            if (prep[k_input_of[l]] && L->codec[l])
+                st = gptq_linear(d, L, l, prep[k_input_of[l]], hf[k_input_of[l]], err);
         for (int k = 0; k < IN_COUNT; k++) {
             lq_hessian_free(&hs[k]);
             lq_gptq_prep_free(prep[k]);
+            free(hf[k]);
         }
     }
     return st;
@@ -642,6 +794,43 @@ static lq_status emit_layer(driver *d, layer_state *L, lq_error *err) {
     return st;
 }
 
+/* RTN / AWQ: every linear rounded after the transforms; output errors on the Hessians of the
+ * float (transformed) layer's inputs, hs (NULL: not measured). */
+static lq_status rtn_layer(driver *d, layer_state *L, const lq_hessian *hs, lq_error *err) {
+    float *hf[IN_COUNT] = {NULL};
+    lq_status st = LQ_OK;
+    for (int l = 0; l < L_COUNT && st == LQ_OK; l++) {
+        if (!L->codec[l]) continue;
+        int k = k_input_of[l];
+        if (hs && hs[k].h && !hf[k] && !(hf[k] = hessian_f32(hs[k].h, hs[k].n_in, NULL, err)))
+            st = LQ_ERR_NOMEM;
+        if (st == LQ_OK) st = rtn_linear(d, L, l, hf[k], err);
+    }
+    for (int k = 0; k < IN_COUNT; k++) free(hf[k]);
+    return st;
+}
+
+/* Hessians of the layer's four inputs with its current float weights (one forward pass). */
+static lq_status hessian_pass(driver *d, layer_state *L, lq_hessian *hs, lq_error *err) {
+    capture c;
+    memset(&c, 0, sizeof c);
+    c.n_threads = d->n_threads;
+    lq_status st = LQ_OK;
+    for (int k = 0; k < IN_COUNT && st == LQ_OK; k++) {
+        int lk = k_kind_lin[k];
+        snprintf(c.names[k], LQ_MAX_NAME, "%s", L->names[lk]);
+        c.n_in[k] = L->n_in[lk];
+        st = lq_hessian_init(&hs[k], L->n_in[lk], err);
+        c.hs[k] = &hs[k];
+    }
+    if (st == LQ_OK) st = run_layer(d, L->il, false, &c, err);
+    d->rep->hessian_flops += c.hessian_flops;
+    d->rep->hessian_seconds += c.hessian_seconds;
+    d->rep->forward_seconds -= c.hessian_seconds;
+    for (int k = 0; k < IN_COUNT && st == LQ_OK; k++) lq_hessian_finish(&hs[k]);
+    return st;
+}
+
 static lq_status process_layer(driver *d, int64_t il, lq_error *err) {
     layer_state L;
     capture c;
@@ -650,24 +839,27 @@ static lq_status process_layer(driver *d, int64_t il, lq_error *err) {
     lq_pass_method method = d->o->method;
     bool awq = method == LQ_PASS_AWQ || method == LQ_PASS_AWQ_GPTQ;
     bool sq = d->o->smoothquant_alpha >= 0.0 || d->o->smoothquant_auto;
+    bool gptq = method == LQ_PASS_GPTQ || method == LQ_PASS_AWQ_GPTQ;
+    /* RTN / AWQ output errors: measured on the Hessians of the transformed float layer */
+    bool rtn_measured = !gptq && method != LQ_PASS_NONE && !d->o->no_error;
     lq_hessian hs[IN_COUNT];
     memset(hs, 0, sizeof hs);
     if (st == LQ_OK && (awq || sq)) {
         double t0 = now_s();
-        st = stats_pass(d, &L, &c, method == LQ_PASS_AWQ_GPTQ ? hs : NULL, err);
+        st = stats_pass(d, &L, &c, method == LQ_PASS_AWQ_GPTQ || rtn_measured ? hs : NULL, err);
         if (st == LQ_OK && sq) st = smoothquant_layer(d, &L, &c, err);
         if (st == LQ_OK && awq) st = awq_layer(d, &L, &c, method == LQ_PASS_AWQ_GPTQ ? hs : NULL, err);
         d->rep->search_seconds += now_s() - t0;
     }
-    for (int k = 0; k < IN_COUNT; k++) lq_hessian_free(&hs[k]);
+    if (!rtn_measured)
+        for (int k = 0; k < IN_COUNT; k++) lq_hessian_free(&hs[k]);
     /* the runtime reads the transformed float weights until each is quantized */
     for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
         if (L.w_changed[l]) st = set_runtime(d, &L, l, L.w[l], err);
-    if (st == LQ_OK && (method == LQ_PASS_GPTQ || method == LQ_PASS_AWQ_GPTQ))
-        st = gptq_layer(d, &L, err);
-    else if (st == LQ_OK && method != LQ_PASS_NONE)
-        for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
-            if (L.codec[l]) st = rtn_linear(d, &L, l, err);
+    if (st == LQ_OK && rtn_measured && !(awq || sq)) st = hessian_pass(d, &L, hs, err);
+    if (st == LQ_OK && gptq) st = gptq_layer(d, &L, err);
+    else if (st == LQ_OK && method != LQ_PASS_NONE) st = rtn_layer(d, &L, rtn_measured ? hs : NULL, err);
+    for (int k = 0; k < IN_COUNT; k++) lq_hessian_free(&hs[k]);
     if (st == LQ_OK) st = run_layer(d, il, true, NULL, err); /* inputs of the next layer */
     if (st == LQ_OK) st = emit_layer(d, &L, err);
     free_capture(&c);
@@ -719,6 +911,11 @@ lq_status lq_passes_run(const lq_model *m, const lq_plan *plan, const int32_t *t
     d.rep = report;
     d.out = out;
     d.n_threads = o->n_threads > 0 ? o->n_threads : lq_n_cpus();
+    report->n_threads = d.n_threads;
+    if (o->rate_probe) { /* the yardsticks of the per-phase rates, at the same thread count */
+        report->sgemm_gflops = lq_la_gemm_rate(false, 2048, d.n_threads);
+        report->dgemm_gflops = lq_la_gemm_rate(true, 2048, d.n_threads);
+    }
 
     lq_runtime_opts ro = {d.n_threads, (int)n_tok, (int)n_tok, true, LQ_ACT_INT8_NONE};
     if ((st = lq_runtime_create(m, &ro, &d.rt, err))) return st;
@@ -738,7 +935,7 @@ lq_status lq_passes_run(const lq_model *m, const lq_plan *plan, const int32_t *t
         double t0 = now_s();
         st = process_layer(&d, il, err);
         report->layer_seconds[il] = now_s() - t0;
-        if (st == LQ_OK && o->progress) o->progress(o->progress_ctx, il + 1, d.hp->n_layer, report->layer_seconds[il]);
+        if (st == LQ_OK && o->progress) o->progress(o->progress_ctx, report, il + 1);
     }
 done:
     report->seconds = now_s() - t_start;

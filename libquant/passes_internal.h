@@ -4,6 +4,9 @@
 
 #include "linalg.h"
 
+/* Factorisation attempts a prepared Hessian took (each 2/3·n³ flops; rate accounting). */
+int lq_gptq_prep_attempts(const lq_gptq_prep *p);
+
 /* y (t × n_out) = x (t × n_in) · wᵀ (w: n_out × n_in), split over threads in fixed row chunks. */
 void lq_pass_matmul(const float *x, int64_t t, const float *w, int64_t n_out, int64_t n_in,
                     float *y, int n_threads);

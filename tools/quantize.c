@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +52,8 @@ typedef struct qargs {
     bool calibrated; /* --method other than rtn, or --smoothquant */
     const char *calib;
     long long calib_chunks, chunk_size, seed;
+    lq_passes_report prep; /* filled by run_passes (calibrated) */
+    int64_t calib_n_chunks, calib_chunk_size;
 } qargs;
 
 /* Parses a number option into *out (strtod / strtoll); returns nonzero after a usage error. */
@@ -240,6 +243,85 @@ static json_t *input_files(const lq_quantize_opts *o) {
     return arr;
 }
 
+static json_t *real_or_null(double v) { return v >= 0 && isfinite(v) ? json_real(v) : json_null(); }
+
+/* One calibrated tensor: what the pass did and its output error before / after. */
+static json_t *pass_tensor_json(const lq_pass_tensor *t) {
+    json_t *j = json_object();
+    json_object_set_new(j, "name", json_string(t->name));
+    json_object_set_new(j, "type", json_string(lq_type_get(t->type)->name));
+    json_object_set_new(j, "out_err_before", real_or_null(t->err_before));
+    json_object_set_new(j, "out_err_after", real_or_null(t->err_after));
+    if (t->gptq) {
+        json_t *g = json_object();
+        json_object_set_new(g, "percdamp", json_real(t->report.percdamp));
+        json_object_set_new(g, "retries", json_integer(t->report.n_retries));
+        json_object_set_new(g, "diag_floor", json_boolean(t->report.diag_floor));
+        json_object_set_new(g, "dead_columns", json_integer((json_int_t)t->report.n_dead));
+        json_object_set_new(g, "rtn_fallback", json_boolean(t->report.rtn_fallback));
+        if (t->report.note[0]) json_object_set_new(g, "note", json_string(t->report.note));
+        json_object_set_new(j, "gptq", g);
+    }
+    if (t->awq_alpha >= 0) {
+        json_object_set_new(j, "awq_alpha", json_real(t->awq_alpha));
+        json_object_set_new(j, "awq_loss_plain", json_real(t->awq_loss_rtn));
+        json_object_set_new(j, "awq_loss", json_real(t->awq_loss));
+    }
+    if (t->clip_ratio >= 0) json_object_set_new(j, "awq_clip_ratio", json_real(t->clip_ratio));
+    if (t->sq_alpha >= 0) json_object_set_new(j, "smoothquant_alpha", json_real(t->sq_alpha));
+    return j;
+}
+
+/* seconds, GFLOP and GFLOP/s of one phase, and the rate as a fraction of the GEMM probe */
+static json_t *phase_json(double seconds, double flops, double gemm_gflops) {
+    json_t *j = json_object();
+    json_object_set_new(j, "seconds", json_real(seconds));
+    if (flops > 0) {
+        json_object_set_new(j, "gflop", json_real(flops / 1e9));
+        json_object_set_new(j, "gflops", json_real(seconds > 0 ? flops / seconds / 1e9 : 0));
+        if (gemm_gflops > 0 && seconds > 0)
+            json_object_set_new(j, "of_gemm", json_real(flops / seconds / 1e9 / gemm_gflops));
+    }
+    return j;
+}
+
+/* Timings are the only part of the report that changes between runs (see test_quantize_cli). */
+static json_t *passes_timing_json(const lq_passes_report *r) {
+    json_t *j = json_object(), *layers = json_array();
+    for (int64_t i = 0; i < r->n_layer; i++) json_array_append_new(layers, json_real(r->layer_seconds[i]));
+    json_object_set_new(j, "seconds", json_real(r->seconds));
+    json_object_set_new(j, "threads", json_integer(r->n_threads));
+    json_object_set_new(j, "layer_seconds", layers);
+    if (r->sgemm_gflops > 0) json_object_set_new(j, "sgemm_gflops", json_real(r->sgemm_gflops));
+    if (r->dgemm_gflops > 0) json_object_set_new(j, "dgemm_gflops", json_real(r->dgemm_gflops));
+    json_object_set_new(j, "hessian", phase_json(r->hessian_seconds, r->hessian_flops, r->sgemm_gflops));
+    json_object_set_new(j, "factorisation_fp64", phase_json(r->factor_seconds, r->factor_flops, r->dgemm_gflops));
+    json_object_set_new(j, "gptq_sweep", phase_json(r->gptq_seconds, r->gptq_flops, r->sgemm_gflops));
+    json_object_set_new(j, "forward", phase_json(r->forward_seconds, 0, 0));
+    json_object_set_new(j, "search", phase_json(r->search_seconds, 0, 0));
+    json_object_set_new(j, "output_error", phase_json(r->error_seconds, 0, 0));
+    return j;
+}
+
+static json_t *passes_json(const qargs *a) {
+    const lq_passes_report *r = &a->prep;
+    static const char *const methods[] = {"none", "rtn", "gptq", "awq", "awq+gptq"};
+    json_t *j = json_object(), *tensors = json_array();
+    json_object_set_new(j, "method", json_string(methods[a->passes.method]));
+    if (a->passes.smoothquant_auto) json_object_set_new(j, "smoothquant", json_string("auto"));
+    else if (a->passes.smoothquant_alpha >= 0) json_object_set_new(j, "smoothquant", json_real(a->passes.smoothquant_alpha));
+    json_object_set_new(j, "calib_chunks", json_integer((json_int_t)a->calib_n_chunks));
+    json_object_set_new(j, "chunk_size", json_integer((json_int_t)a->calib_chunk_size));
+    json_object_set_new(j, "seed", json_integer((json_int_t)a->seed));
+    json_object_set_new(j, "percdamp", json_real(a->passes.percdamp > 0 ? a->passes.percdamp : 0.01));
+    json_object_set_new(j, "n_rtn_fallback", json_integer((json_int_t)r->n_rtn_fallback));
+    json_object_set_new(j, "n_damp_retry", json_integer((json_int_t)r->n_damp_retry));
+    for (int64_t i = 0; i < r->n_tensors; i++) json_array_append_new(tensors, pass_tensor_json(&r->tensors[i]));
+    json_object_set_new(j, "tensors", tensors);
+    json_object_set_new(j, "timing", passes_timing_json(r));
+    return j;
+}
+
 static json_t *tensor_json(const lq_tensor_report *t) {
     json_t *j = json_object(), *shape = json_array();
     for (uint32_t d = 0; d < t->n_dims; d++) json_array_append_new(shape, json_integer(t->ne[d]));
@@ -263,7 +345,9 @@ static int write_json(const qargs *a, const lq_quantize_report *r, int argc, cha
     json_object_set_new(root, "version", json_string(lq_version()));
     json_object_set_new(root, "build", json_string(lq_build_features()));
     json_object_set_new(root, "command", cmd);
-    json_object_set_new(root, "inputs", input_files(&a->o));
+    json_t *inputs = input_files(&a->o);
+    if (a->calibrated) json_array_append_new(inputs, file_entry(a->calib, "calibration"));
+    json_object_set_new(root, "inputs", inputs);
     json_object_set_new(root, "output", file_entry(a->o.out_path, "output"));
     json_object_set_new(root, "preset", json_string(lq_ftype_name(r->ftype)));
     json_object_set_new(root, "ftype", json_integer(r->ftype));
@@ -281,6 +365,7 @@ static int write_json(const qargs *a, const lq_quantize_report *r, int argc, cha
     }
     json_object_set_new(root, "tensors_per_type", types);
     json_object_set_new(root, "tensors", tensors);
+    if (a->calibrated) json_object_set_new(root, "passes", passes_json(a));
     int rc = json_dump_file(root, a->json, JSON_INDENT(1)) == 0 ? LQ_EXIT_OK : LQ_EXIT_IO;
     if (rc) fprintf(stderr, "lq quantize: %s: cannot write the JSON report\n", a->json);
     json_decref(root);
@@ -290,9 +375,42 @@ static int write_json(const qargs *a, const lq_quantize_report *r, int argc, cha
 /* ---------------------------------------------------------------------------------------- */
 /* Calibrated passes: calibration chunks → lq_passes_run → replacement tensors                 */
 
-static void draw_layer_progress(void *ctx, int64_t done, int64_t n_layer, double seconds) {
-    fprintf(stderr, "\rcalibrated pass: layer %lld/%lld (%.1f s)%s", (long long)done, (long long)n_layer,
-            seconds, done == n_layer ? "\n" : "");
+/* One line per layer: its time and the output error of its linears on the calibration inputs,
+ * plain quantizer → pass (mean over the linears, and the worst one after the pass). */
+static void draw_layer_progress(void *ctx, const lq_passes_report *r, int64_t done) {
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "blk.%lld.", (long long)(done - 1));
+    double sum_b = 0, sum_a = 0, worst_b = 0, worst_a = -1;
+    const char *worst = "";
+    int n = 0;
+    for (int64_t i = 0; i < r->n_tensors; i++) {
+        const lq_pass_tensor *t = &r->tensors[i];
+        if (strncmp(t->name, prefix, strlen(prefix)) || t->err_after < 0) continue;
+        sum_b += t->err_before, sum_a += t->err_after, n++;
+        if (t->err_after > worst_a) worst_a = t->err_after, worst_b = t->err_before, worst = t->name + strlen(prefix);
+    }
+    fprintf(stderr, "calibrated pass: layer %lld/%lld %6.1f s", (long long)done, (long long)r->n_layer,
+            r->layer_seconds[done - 1]);
+    if (n)
+        fprintf(stderr, "  out err plain -> pass: mean %.3e -> %.3e (%d linears), worst %s %.3e -> %.3e", sum_b / n,
+                sum_a / n, n, worst, worst_b, worst_a);
+    fputc('\n', stderr);
+}
+
+static void print_pass_rates(const lq_passes_report *r) {
+    const char *names[3] = {"hessian (fp32 products)", "factorisation (fp64)", "gptq sweep (fp32)"};
+    double secs[3] = {r->hessian_seconds, r->factor_seconds, r->gptq_seconds};
+    double flops[3] = {r->hessian_flops, r->factor_flops, r->gptq_flops};
+    double ref[3] = {r->sgemm_gflops, r->dgemm_gflops, r->sgemm_gflops};
+    for (int i = 0; i < 3; i++) {
+        if (!(flops[i] > 0 && secs[i] > 0)) continue;
+        double rate = flops[i] / secs[i] / 1e9;
+        fprintf(stderr, "  %-24s %8.1f s %9.1f GFLOP %7.1f GFLOP/s", names[i], secs[i], flops[i] / 1e9, rate);
+        if (ref[i] > 0) fprintf(stderr, " = %3.0f %% of %s (%.1f GFLOP/s, %d threads)", 100 * rate / ref[i], i == 1 ? "dgemm" : "sgemm", ref[i], r->n_threads);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "  forward %.1f s, searches %.1f s, output errors %.1f s\n", r->forward_seconds, r->search_seconds,
+            r->error_seconds);
 }
 
 static lq_status run_passes(qargs *a, lq_tensor_set **set, lq_error *err) {
@@ -322,18 +440,25 @@ static lq_status run_passes(qargs *a, lq_tensor_set **set, lq_error *err) {
     if (!st) {
         a->passes.imatrix = stats;
         a->passes.n_threads = a->o.n_threads;
-        if (!a->quiet) a->passes.progress = draw_layer_progress;
-        lq_passes_report rep;
+        a->passes.no_error = !a->o.measure_error;
+        if (!a->quiet) {
+            a->passes.progress = draw_layer_progress;
+            a->passes.rate_probe = true;
+        }
+        lq_passes_report *rep = &a->prep;
+        a->calib_n_chunks = chunks.n_chunks;
+        a->calib_chunk_size = chunks.chunk_size;
         st = lq_passes_run(m, &plan, chunks.tokens, chunks.n_chunks, chunks.chunk_size, &a->passes, *set,
-                           &rep, err);
-        if (!st && !a->quiet)
+                           rep, err);
+        if (!st && !a->quiet) {
             fprintf(stderr, "calibrated pass: %lld x %lld tokens, %.1f s, %lld tensors (%lld RTN fallbacks, %lld "
-                    "dampening retries)\n", (long long)chunks.n_chunks, (long long)chunks.chunk_size, rep.seconds,
-                    (long long)rep.n_tensors, (long long)rep.n_rtn_fallback, (long long)rep.n_damp_retry);
-        for (int64_t i = 0; !st && i < rep.n_tensors; i++)
-            if (rep.tensors[i].gptq && rep.tensors[i].report.note[0])
-                fprintf(stderr, "warning: %s: %s\n", rep.tensors[i].name, rep.tensors[i].report.note);
-        if (!st) lq_passes_report_free(&rep);
+                    "dampening retries)\n", (long long)chunks.n_chunks, (long long)chunks.chunk_size, rep->seconds,
+                    (long long)rep->n_tensors, (long long)rep->n_rtn_fallback, (long long)rep->n_damp_retry);
+            print_pass_rates(rep);
+        }
+        for (int64_t i = 0; !st && i < rep->n_tensors; i++)
+            if (rep->tensors[i].gptq && rep->tensors[i].report.note[0])
+                fprintf(stderr, "warning: %s: %s\n", rep->tensors[i].name, rep->tensors[i].report.note);
     }
     if (st) {
         lq_tensor_set_free(*set);
@@ -358,13 +483,20 @@ int lq_cmd_quantize(int argc, char **argv) {
     lq_error err;
     lq_error_clear(&err);
     lq_tensor_set *set = NULL;
-    if (a.calibrated && run_passes(&a, &set, &err)) return lq_cli_report("quantize", &err);
+    if (a.calibrated && run_passes(&a, &set, &err)) {
+        lq_passes_report_free(&a.prep);
+        return lq_cli_report("quantize", &err);
+    }
     a.o.replacements = set;
     lq_status qst = lq_quantize_model(&a.o, &r, &err);
     lq_tensor_set_free(set);
-    if (qst) return lq_cli_report("quantize", &err);
+    if (qst) {
+        lq_passes_report_free(&a.prep);
+        return lq_cli_report("quantize", &err);
+    }
     if (!a.quiet) print_summary(&r, a.o.out_path);
     rc = a.json ? write_json(&a, &r, argc, argv) : LQ_EXIT_OK;
     lq_quantize_report_free(&r);
+    lq_passes_report_free(&a.prep);
     return rc;
 }

@@ -1,26 +1,26 @@
-/* bench_gptq: GPTQ's work on the linears of one decoder layer of a Llama shape (default
- * TinyLlama-1.1B: hidden 2048, 32 heads / 4 KV heads, ffn 5632) with T calibration tokens,
- * against the OpenBLAS sgemm rate measured in the same run (not a unit test; run by
- * scripts/bench_gptq.sh).
+/* bench_gptq: GPTQ's work on the linears of one decoder layer of a Llama shape (default: the
+ * synthetic 1.1B of `lq synth --shape 1.1b`: hidden 2048, 32 heads / 8 KV heads of 64, ffn 8192)
+ * with T calibration tokens, each phase as GFLOP/s against the OpenBLAS GEMM rate of the same
+ * precision measured in the same run (not a unit test; run by scripts/bench_gptq.sh).
  *
- *   bench_gptq [T=16384] [n_threads=0] [type=q4_K] [n_embd=2048] [n_ff=5632] [n_kv=256]
+ *   bench_gptq [T=16384] [n_threads=0] [type=q4_K] [n_embd=2048] [n_ff=8192] [n_kv=512]
  *
- * Reported per linear input / weight:
- *   hessian   Σ x·xᵀ over T tokens: n²·T multiply-adds computed (upper panels), GFLOP/s = 2·n²·T/t
- *   cholesky  Cholesky → inverse → Cholesky of the inverse (fp64): n³ flops (n³/3 + 2n³/3... as
- *             LAPACK counts: potrf n³/3, potri 2n³/3, potrf n³/3 → 4n³/3)
- *   sweep     the column sweep with lazy updates: 2·n_out·n_in² flops (every weight's error is
- *             propagated to all later columns of its row) + the grid fits
- * and a sgemm of the same thread count on a (T × n_embd)·(n_embd × n_embd) product as the
- * reference rate. Inputs are random (correlated through a shared latent factor). */
+ * Phases and the flops counted (what the code computes):
+ *   hessian   fp32 products of the upper panels of Σ x·xᵀ: n²·T (the mirror half is copied)
+ *             → compared with sgemm
+ *   factor    fp64: Cholesky of J·(H + damp·I)·J (n³/3) + triangular inverse (n³/3) → dgemm
+ *   sweep     GPTQ's column sweep: error propagation 2·n_out·n², fp32 (lazy sgemm + in-block
+ *             updates; the grid fits are extra work not counted) → sgemm
+ * Both references run at the same thread count, split into fixed row chunks like the passes.
+ * The machine is shared: rates are given per core of process CPU time (flops / CPU seconds),
+ * which stays meaningful under time slicing, next to wall-clock seconds. Inputs are random
+ * (channels correlated through a shared latent factor). */
 #include "test.h"
 
 #include "passes_internal.h"
 
 #include <time.h>
 
-/* The machine is shared: rates are given per core of process CPU time (flops / CPU seconds),
- * which stays meaningful under time slicing, next to wall-clock seconds. */
 static double wall_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -39,7 +39,6 @@ static timer stop(timer t0) { return (timer){wall_s() - t0.wall, cpu_s() - t0.cp
 
 static void unused_counters(void) { (void)test_checks, (void)test_failures; }
 
-
 static float *randn(int64_t n, uint64_t seed) {
     float *a = malloc(sizeof(float) * n);
     uint64_t s = seed;
@@ -47,9 +46,70 @@ static float *randn(int64_t n, uint64_t seed) {
     return a;
 }
 
+/* ---- GEMM references: row chunks of 64 over the threads, per-core CPU-time rate ---------- */
+
+typedef struct gemm_job {
+    int64_t n;
+    bool fp64;
+    const void *a, *b;
+    void *c;
+} gemm_job;
+
+static void gemm_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
+    const gemm_job *j = ctx;
+    int64_t n = j->n;
+    for (int64_t ch = begin; ch < end; ch++) {
+        int64_t r0 = ch * 64, nr = n - r0 < 64 ? n - r0 : 64;
+        if (j->fp64)
+            lq_la_dgemm(false, nr, n, n, 1.0, (const double *)j->a + r0 * n, n, j->b, n, 0.0, (double *)j->c + r0 * n, n);
+        else
+            lq_la_sgemm(false, false, nr, n, n, 1.0f, (const float *)j->a + r0 * n, n, j->b, n, 0.0f,
+                        (float *)j->c + r0 * n, n);
+    }
+}
+
+static double gemm_rate(bool fp64, int64_t n, int n_threads) {
+    size_t es = fp64 ? sizeof(double) : sizeof(float);
+    void *a = calloc(n * n, es), *b = calloc(n * n, es), *c = calloc(n * n, es);
+    for (int64_t i = 0; i < n * n; i++) {
+        double v = (double)(i % 17) / 17.0 - 0.5;
+        if (fp64) ((double *)a)[i] = ((double *)b)[i] = v;
+        else ((float *)a)[i] = ((float *)b)[i] = (float)v;
+    }
+    gemm_job job = {n, fp64, a, b, c};
+    lq_parallel_for((n + 63) / 64, n_threads, gemm_worker, &job); /* warm-up */
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        timer t0 = start();
+        lq_parallel_for((n + 63) / 64, n_threads, gemm_worker, &job);
+        timer dt = stop(t0);
+        double rate = 2.0 * n * n * n / dt.cpu / 1e9;
+        if (rate > best) best = rate;
+    }
+    free(a), free(b), free(c);
+    printf("%s reference: %lld^3, %d threads: %6.1f GFLOP/s per core (CPU time)\n", fp64 ? "dgemm" : "sgemm",
+           (long long)n, n_threads, best);
+    return best;
+}
+
+typedef struct phase {
+    double flops, cpu, wall;
+} phase;
+
+static void add(phase *p, double flops, timer dt) {
+    p->flops += flops, p->cpu += dt.cpu, p->wall += dt.wall;
+}
+
+static void row(const char *what, const char *detail, double flops, timer dt, double ref, const char *ref_name) {
+    double rate = flops / dt.cpu / 1e9;
+    printf("%-8s %-28s %8.3f s wall %8.3f s CPU %7.1f GFLOP/s per core = %3.0f %% of %s\n", what, detail, dt.wall,
+           dt.cpu, rate, 100 * rate / ref, ref_name);
+}
+
 typedef struct shape {
     const char *name;
     int64_t n_in, n_out;
+    int input; /* index into the inputs */
 } shape;
 
 int main(int argc, char **argv) {
@@ -57,34 +117,23 @@ int main(int argc, char **argv) {
     int64_t t = argc > 1 ? atoll(argv[1]) : 16384;
     int n_threads = argc > 2 ? atoi(argv[2]) : 0;
     int type = argc > 3 ? lq_type_from_name(argv[3]) : LQ_TYPE_Q4_K;
-    int64_t n_embd = argc > 4 ? atoll(argv[4]) : 2048, n_ff = argc > 5 ? atoll(argv[5]) : 5632;
-    int64_t n_kv = argc > 6 ? atoll(argv[6]) : 256;
+    int64_t n_embd = argc > 4 ? atoll(argv[4]) : 2048, n_ff = argc > 5 ? atoll(argv[5]) : 8192;
+    int64_t n_kv = argc > 6 ? atoll(argv[6]) : 512;
     if (n_threads <= 0) n_threads = lq_n_cpus();
     if (type < 0) return 2;
-    double gemm_rate = 0;
-    printf("bench_gptq: T=%lld tokens, %d threads, type %s, n_embd %lld, n_ff %lld, kv %lld\n", (long long)t,
-           n_threads, lq_type_get(type)->name, (long long)n_embd, (long long)n_ff, (long long)n_kv);
+    printf("bench_gptq: T=%lld tokens, %d threads, type %s, n_embd %lld, n_ff %lld, kv %lld, backend %s\n", (long long)t,
+           n_threads, lq_type_get(type)->name, (long long)n_embd, (long long)n_ff, (long long)n_kv, lq_la_backend());
+    double sgemm = gemm_rate(false, 2048, n_threads), dgemm = gemm_rate(true, 2048, n_threads);
 
-    /* reference: sgemm rate */
-    {
-        int64_t m = t < 4096 ? t : 4096;
-        float *x = randn(m * n_embd, 1), *w = randn(n_embd * n_embd, 2), *y = malloc(sizeof(float) * m * n_embd);
-        lq_pass_matmul(x, m, w, n_embd, n_embd, y, n_threads); /* warm-up */
-        timer t0 = start();
-        lq_pass_matmul(x, m, w, n_embd, n_embd, y, n_threads);
-        timer dt = stop(t0);
-        gemm_rate = 2.0 * m * n_embd * n_embd / dt.cpu / 1e9;
-        printf("sgemm reference: %lld x %lld x %lld: %.3f s wall, %.1f GFLOP/s per core (CPU time)\n", (long long)m,
-               (long long)n_embd, (long long)n_embd, dt.wall, gemm_rate);
-        free(x), free(w), free(y);
-    }
-    const shape inputs[] = {{"attn_norm→q,k,v", n_embd, 0}, {"ffn_norm→gate,up", n_embd, 0}, {"down input", n_ff, 0}};
-    const shape weights[] = {{"attn_q", n_embd, n_embd}, {"attn_k", n_embd, n_kv}, {"attn_v", n_embd, n_kv},
-                             {"attn_output", n_embd, n_embd}, {"ffn_gate", n_embd, n_ff},
-                             {"ffn_up", n_embd, n_ff}, {"ffn_down", n_ff, n_embd}};
-    double total_h = 0, total_c = 0, total_s = 0;
-    double *hess[3];
-    for (int k = 0; k < 3; k++) {
+    /* the 4 inputs of a layer: attn_norm→q,k,v; attention→o; ffn_norm→gate,up; down */
+    const shape inputs[] = {{"q,k,v input", n_embd, 0, 0}, {"o input", n_embd, 0, 1}, {"gate,up input", n_embd, 0, 2},
+                            {"down input", n_ff, 0, 3}};
+    const shape weights[] = {{"attn_q", n_embd, n_embd, 0}, {"attn_k", n_embd, n_kv, 0}, {"attn_v", n_embd, n_kv, 0},
+                             {"attn_output", n_embd, n_embd, 1}, {"ffn_gate", n_embd, n_ff, 2},
+                             {"ffn_up", n_embd, n_ff, 2}, {"ffn_down", n_ff, n_embd, 3}};
+    phase ph_h = {0}, ph_c = {0}, ph_s = {0};
+    lq_gptq_prep *prep[4] = {NULL};
+    for (int k = 0; k < 4; k++) {
         int64_t n = inputs[k].n_in;
         /* x = z·A + noise, z of 64 latent dims: correlated channels like real activations */
         float *z = randn(t * 64, 10 + k), *a = randn(64 * n, 20 + k), *x = randn(t * n, 30 + k);
@@ -96,34 +145,24 @@ int main(int argc, char **argv) {
         timer t0 = start();
         for (int64_t r = 0; r < t; r += 4096) lq_hessian_add(&hs, x + r * n, t - r < 4096 ? t - r : 4096, n_threads);
         timer dt = stop(t0);
-        lq_hessian_finish(&hs);
-        double rate = (double)n * n * t / dt.cpu / 1e9;
-        printf("hessian  %-18s n=%-5lld %7.3f s wall  %6.1f GFLOP/s per core = %3.0f %% of sgemm\n", inputs[k].name,
-               (long long)n, dt.wall, rate, 100 * rate / gemm_rate);
-        total_h += dt.wall;
-        hess[k] = hs.h;
-        free(hs.scratch);
         free(x);
-        /* factorisation (as lq_gptq_quantize does it) */
-        double *f = malloc(sizeof(double) * n * n);
-        memcpy(f, hess[k], sizeof(double) * n * n);
-        double mean = 0;
-        for (int64_t i = 0; i < n; i++) mean += f[i * n + i];
-        for (int64_t i = 0; i < n; i++) f[i * n + i] += 0.01 * mean / n;
+        lq_hessian_finish(&hs);
+        double flops = (double)n * n * t;
+        row("hessian", inputs[k].name, flops, dt, sgemm, "sgemm");
+        add(&ph_h, flops, dt);
         t0 = start();
-        int64_t bad = lq_la_potrf_lower(n, f, n);
-        bad |= lq_la_potri_lower(n, f, n);
-        bad |= lq_la_potrf_lower(n, f, n);
+        if (lq_gptq_prepare(inputs[k].name, n, hs.h, 0.01, n_threads, &prep[k], &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
         dt = stop(t0);
-        rate = 4.0 * n * n * n / 3 / dt.cpu / 1e9;
-        printf("cholesky %-18s n=%-5lld %7.3f s wall  %6.1f GFLOP/s per core = %3.0f %% of sgemm (fp64, 1 thread)%s\n",
-               inputs[k].name, (long long)n, dt.wall, rate, 100 * rate / gemm_rate, bad ? " FAILED" : "");
-        total_c += dt.wall;
-        free(f);
+        flops = lq_gptq_prep_attempts(prep[k]) * 2.0 / 3.0 * n * n * n;
+        row("factor", inputs[k].name, flops, dt, dgemm, "dgemm");
+        add(&ph_c, flops, dt);
+        lq_hessian_free(&hs);
     }
     for (size_t wi = 0; wi < sizeof weights / sizeof weights[0]; wi++) {
         const shape *s = &weights[wi];
-        const double *h = s->n_in == n_ff ? hess[2] : (wi >= 4 ? hess[1] : hess[0]);
         float *w = randn(s->n_out * s->n_in, 100 + wi);
         for (int64_t i = 0; i < s->n_out * s->n_in; i++) w[i] *= 0.02f;
         void *q = malloc(lq_row_size(type, s->n_in) * s->n_out);
@@ -131,21 +170,30 @@ int main(int argc, char **argv) {
         lq_gptq_report rep;
         lq_error err;
         timer t0 = start();
-        if (lq_gptq_quantize(type, s->name, w, s->n_out, s->n_in, h, &o, q, NULL, &rep, &err)) {
+        if (lq_gptq_quantize_prepared(type, s->name, w, s->n_out, prep[s->input], &o, q, NULL, &rep, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
         timer dt = stop(t0);
-        double n = (double)s->n_in, rate = 2.0 * s->n_out * n * n / dt.cpu / 1e9;
-        printf("gptq     %-18s %5lld x %-5lld %7.3f s wall; update work 2·n_out·n_in² at %6.1f GFLOP/s per core = "
-               "%3.0f %% of sgemm (incl. factorisation and grid fits)%s\n",
-               s->name, (long long)s->n_out, (long long)s->n_in, dt.wall, rate, 100 * rate / gemm_rate,
-               rep.note[0] ? " (note)" : "");
-        total_s += dt.wall;
+        char detail[64];
+        snprintf(detail, sizeof detail, "%s %lld x %lld%s", s->name, (long long)s->n_out, (long long)s->n_in,
+                 rep.rtn_fallback ? " RTN!" : "");
+        double flops = 2.0 * s->n_out * (double)s->n_in * s->n_in;
+        row("sweep", detail, flops, dt, sgemm, "sgemm");
+        add(&ph_s, flops, dt);
         free(w), free(q);
     }
-    printf("layer total (wall): hessian %.2f s, factorisation %.2f s (per input width; lq_gptq_quantize repeats it "
-           "per weight), gptq of the 7 weights incl. their factorisations %.2f s\n", total_h, total_c, total_s);
-    for (int k = 0; k < 3; k++) free(hess[k]);
+    printf("\nlayer totals (%d threads; references: sgemm %.1f, dgemm %.1f GFLOP/s per core)\n", n_threads, sgemm, dgemm);
+    printf("phase                      precision  wall s    CPU s   GFLOP   GFLOP/s/core  of GEMM\n");
+    const char *names[3] = {"hessian (upper panels)", "factorisation", "gptq sweep"};
+    const char *prec[3] = {"fp32", "fp64", "fp32"};
+    phase *all[3] = {&ph_h, &ph_c, &ph_s};
+    double refs[3] = {sgemm, dgemm, sgemm};
+    for (int i = 0; i < 3; i++) {
+        double rate = all[i]->flops / all[i]->cpu / 1e9;
+        printf("%-26s %-9s %7.2f %8.2f %8.1f %12.1f %6.0f %% %s\n", names[i], prec[i], all[i]->wall, all[i]->cpu,
+               all[i]->flops / 1e9, rate, 100 * rate / refs[i], i == 1 ? "dgemm" : "sgemm");
+    }
+    for (int k = 0; k < 4; k++) lq_gptq_prep_free(prep[k]);
     return 0;
 }

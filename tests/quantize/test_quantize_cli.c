@@ -96,6 +96,61 @@ static void test_json(const char *dir, const char *model) {
     json_decref(r);
 }
 
+/* The report of a calibrated run without what legitimately changes between runs (timings, the
+ * command line with its thread count, the output path), as canonical bytes. */
+static char *stable_report(json_t *r) {
+    json_t *c = json_deep_copy(r);
+    json_object_del(c, "seconds");
+    json_object_del(c, "command");
+    json_object_set_new(c, "output", json_string(json_string_value(json_object_get(json_object_get(r, "output"), "lqh64"))));
+    json_object_del(json_object_get(c, "passes"), "timing");
+    char *s = json_dumps(c, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(c);
+    return s;
+}
+
+/* lq quantize --method gptq --json: every linear of every layer has its output error on the
+ * calibration inputs before (plain quantizer) and after GPTQ, finite, >= 0, and GPTQ lowers it
+ * (it minimises exactly that in-sample error); the report is the same at 1 and 2 threads. */
+static void test_gptq_json(const char *dir, const char *model) {
+    char args[8192], msg[8192], json[2][4200];
+    json_t *r[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        snprintf(json[k], sizeof json[k], "%s/gptq%d.json", dir, k);
+        snprintf(args, sizeof args, "'%s' -o '%s/g%d.gguf' --type Q4_K_M --method gptq --calib '%s' --calib-chunks 4 "
+                 "--chunk-size 128 -t %d --json '%s'", model, dir, k, test_shared_path("text/tinystories-train-sample.txt"),
+                 k + 1, json[k]);
+        CHECKF(run_err(dir, args, msg, sizeof msg) == 0, "%s", msg);
+        json_error_t je;
+        r[k] = json_load_file(json[k], 0, &je);
+        CHECKF(r[k] != NULL, "%s: %s", json[k], je.text);
+        if (!r[k]) return;
+    }
+    /* progress: one line per layer with the errors */
+    CHECKF(strstr(msg, "layer 4/4") && strstr(msg, "out err plain -> pass"), "%s", msg);
+    json_t *tensors = json_object_get(json_object_get(r[0], "passes"), "tensors"), *t;
+    size_t i, n_linear = 0;
+    json_array_foreach(tensors, i, t) {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        double before = json_number_value(json_object_get(t, "out_err_before"));
+        double after = json_number_value(json_object_get(t, "out_err_after"));
+        CHECKF(json_is_real(json_object_get(t, "out_err_before")) && json_is_real(json_object_get(t, "out_err_after")),
+               "%s: no output error", name);
+        CHECKF(isfinite(before) && isfinite(after) && before >= 0 && after >= 0, "%s: %g %g", name, before, after);
+        CHECKF(after < before, "%s: GPTQ %g not below the plain quantizer's %g", name, after, before);
+        CHECK(json_object_get(t, "gptq") != NULL);
+        n_linear++;
+    }
+    CHECKF(n_linear == 7 * 4, "%zu linears in the report", n_linear);
+    json_t *timing = json_object_get(json_object_get(r[0], "passes"), "timing");
+    CHECK(json_array_size(json_object_get(timing, "layer_seconds")) == 4);
+    CHECK(json_number_value(json_object_get(json_object_get(timing, "gptq_sweep"), "gflop")) > 0);
+    char *a = stable_report(r[0]), *b = stable_report(r[1]);
+    CHECKF(a && b && !strcmp(a, b), "the report differs between 1 and 2 threads");
+    free(a), free(b);
+    json_decref(r[0]), json_decref(r[1]);
+}
+
 static bool has_key(const char *path, const char *k) {
     lq_gguf *g = NULL;
     lq_error err;
@@ -152,6 +207,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("quantize-cli"));
     test_errors(dir, model);
     test_json(dir, model);
+    test_gptq_json(dir, model);
     test_imatrix(dir, model);
     qt_rmdir(dir);
     TEST_DONE();
