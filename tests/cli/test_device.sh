@@ -5,9 +5,11 @@
 #   - without a device: --device cuda exits 4 with exactly one stderr line; --device auto runs on
 #     the CPU and says so on stderr; --device bogus exits 2; cpu and auto write the same bytes;
 #   - LQ_CUDA_MODULE naming a missing file / a module of another ABI: the reason is printed;
+#   - CUDA builds: the module is found beside the build of lq (not for a copy elsewhere);
 #   - LQ_CUDA_MODULE = the emulated test device (tests/cuda/fake_module.c): --device cuda and
 #     auto select it and the tools' device paths write the CPU's bytes.
-# Env: LQ_BIN, LQ_SHARED_DIR, LQ_TEST_TMPDIR, LQ_FAKE_CUDA_ABI, LQ_FAKE_CUDA_EMULATED.
+# Env: LQ_BIN, LQ_SHARED_DIR, LQ_TEST_TMPDIR, LQ_FAKE_CUDA_ABI, LQ_FAKE_CUDA_EMULATED,
+# LQ_FAKE_DRIVER_DIR (a stand-in libcuda.so.1).
 set -u
 LQ="${LQ_BIN:?LQ_BIN must point at the lq binary}"
 SHARED="${LQ_SHARED_DIR:-}"
@@ -99,6 +101,20 @@ if [ -n "${LQ_FAKE_CUDA_ABI:-}" ]; then
     LQ_CUDA_MODULE="$LQ_FAKE_CUDA_ABI" run abi_cuda 4 "${CODEC[@]}" --device cuda "$TMP/rows.f32" "$TMP/a.bin"
     one_line abi_cuda
     stderr_has abi_cuda "CUDA backend: $LQ_FAKE_CUDA_ABI: ABI 999, expected "
+fi
+
+# --- the module search (CUDA builds): with a stand-in driver reporting one device, lq finds the
+# module beside its build (cudart then rejects the stand-in: "no CUDA device (cudaGetDeviceCount:
+# ...)"); a copy of lq outside the build directory looks in the install path instead.
+if "$LQ" --version | grep -q 'cuda=yes' && [ -n "${LQ_FAKE_DRIVER_DIR:-}" ]; then
+    LD_LIBRARY_PATH="$LQ_FAKE_DRIVER_DIR" run search_build 0 "${CODEC[@]}" --device auto "$TMP/rows.f32" "$TMP/s.bin"
+    stderr_has search_build "device: cpu (auto: no CUDA device (cudaGetDeviceCount: "
+    outside=$(mktemp -d /tmp/lq-device-test.XXXXXX) # not under the build directory
+    cp "$LQ" "$outside/lq"
+    LD_LIBRARY_PATH="$LQ_FAKE_DRIVER_DIR" "$outside/lq" "${CODEC[@]}" --device auto "$TMP/rows.f32" "$TMP/s.bin" \
+        2>"$TMP/search_install.err" >/dev/null
+    rm -rf "$outside"
+    stderr_has search_install "liblq_cuda.so not found ("
 fi
 
 # --- the emulated device: the tools' device paths --------------------------------------------
