@@ -553,6 +553,12 @@ void lq_parallel_for(int64_t n, int n_threads, lq_parallel_fn fn, void *ctx);
 typedef struct lq_pool lq_pool;
 lq_pool *lq_pool_create(int n_threads);
 void lq_pool_run(lq_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *ctx);
+/* [0, n) in chunks of grain indices (the last may be shorter), each run exactly once by
+ * whichever of min(n_threads, workers + 1) threads is free to claim it, the caller included:
+ * when a thread is held up (a busy machine) the others take its share. Which thread runs a
+ * chunk depends on timing, so fn's results must depend on the indices alone (thread_index
+ * only picks per-thread scratch, < n_threads). */
+void lq_pool_run_chunks(lq_pool *p, int64_t n, int64_t grain, int n_threads, lq_parallel_fn fn, void *ctx);
 void lq_pool_free(lq_pool *p);
 
 /* ------------------------------------------------------------------------------------------

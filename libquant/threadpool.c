@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -84,20 +85,30 @@ typedef struct worker_arg {
     int index; /* 1..n_workers; the caller is 0 */
 } worker_arg;
 
+/* The current loop, written under mu before generation is bumped; workers copy it under mu. */
+typedef struct pool_job {
+    lq_parallel_fn fn;
+    void *ctx;
+    int64_t n;
+    int n_active;          /* threads taking part, caller included */
+    bool chunked;          /* lq_pool_run_chunks: chunks claimed by whoever is free */
+    int64_t grain, n_chunks;
+} pool_job;
+
 struct lq_pool {
     int n_workers; /* threads besides the caller */
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t wake, done_cv;
     atomic_uint_fast64_t generation; /* bumped once per loop */
-    atomic_int remaining;            /* workers still busy with the current loop */
+    atomic_int remaining;            /* static loops: workers still busy with the current loop */
+    /* chunked loops: (generation << 32) | next unclaimed chunk; a claim is a compare-exchange,
+     * so a worker still holding an old generation can never take a chunk of a newer loop */
+    atomic_uint_fast64_t ticket;
+    atomic_int_fast64_t chunks_done;
     atomic_bool stop;
     worker_arg *args; /* one per worker; must outlive them */
-    /* the current loop */
-    lq_parallel_fn fn;
-    void *ctx;
-    int64_t n;
-    int n_active; /* threads taking part, caller included */
+    pool_job job;
 };
 
 
@@ -107,6 +118,21 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+
+/* Claims and runs chunks of loop `gen` until none is left (or a newer loop has started). */
+static void run_chunks(lq_pool *p, const pool_job *job, uint_fast64_t gen, int thread_index) {
+    for (;;) {
+        uint_fast64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+        if ((t >> 32) != (gen & 0xFFFFFFFFu)) return;
+        int64_t c = (int64_t)(t & 0xFFFFFFFFu);
+        if (c >= job->n_chunks) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel, memory_order_relaxed))
+            continue;
+        int64_t b = c * job->grain, e = b + job->grain < job->n ? b + job->grain : job->n;
+        job->fn(job->ctx, b, e, thread_index);
+        atomic_fetch_add_explicit(&p->chunks_done, 1, memory_order_acq_rel);
+    }
+}
 
 static void *worker_main(void *arg) {
     worker_arg *wa = (worker_arg *)arg;
@@ -125,11 +151,20 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->stop)) break;
+        /* a chunked loop does not wait for late workers, so the job may already be a newer
+         * one than the generation seen: copy both together */
+        pthread_mutex_lock(&p->mu);
         seen = atomic_load_explicit(&p->generation, memory_order_acquire);
-        if (wa->index < p->n_active) {
+        pool_job job = p->job;
+        pthread_mutex_unlock(&p->mu);
+        if (job.chunked) {
+            if (wa->index < job.n_active) run_chunks(p, &job, seen, wa->index);
+            continue; /* chunked loops count chunks, not workers */
+        }
+        if (wa->index < job.n_active) {
             int64_t b, e;
-            range_of(p->n, p->n_active, wa->index, &b, &e);
-            if (b < e) p->fn(p->ctx, b, e, wa->index);
+            range_of(job.n, job.n_active, wa->index, &b, &e);
+            if (b < e) job.fn(job.ctx, b, e, wa->index);
         }
         if (atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel) == 1) {
             pthread_mutex_lock(&p->mu);
@@ -149,6 +184,8 @@ lq_pool *lq_pool_create(int n_threads) {
     atomic_init(&p->generation, 0);
     atomic_init(&p->remaining, 0);
     atomic_init(&p->stop, false);
+    atomic_init(&p->ticket, 0);
+    atomic_init(&p->chunks_done, 0);
     int want = n_threads > 1 ? n_threads - 1 : 0;
     p->threads = want ? (pthread_t *)calloc((size_t)want, sizeof(pthread_t)) : NULL;
     worker_arg *args = p->args = want ? (worker_arg *)calloc((size_t)want, sizeof(worker_arg)) : NULL;
@@ -171,12 +208,9 @@ void lq_pool_run(lq_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *
         fn(ctx, 0, n, 0);
         return;
     }
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    p->n_active = n_active;
     atomic_store_explicit(&p->remaining, p->n_workers, memory_order_relaxed);
     pthread_mutex_lock(&p->mu);
+    p->job = (pool_job){fn, ctx, n, n_active, false, 0, 0};
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
@@ -192,6 +226,36 @@ void lq_pool_run(lq_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *
         pthread_mutex_lock(&p->mu);
         while (atomic_load_explicit(&p->remaining, memory_order_acquire) > 0) pthread_cond_wait(&p->done_cv, &p->mu);
         pthread_mutex_unlock(&p->mu);
+    }
+}
+
+void lq_pool_run_chunks(lq_pool *p, int64_t n, int64_t grain, int n_threads, lq_parallel_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    int64_t n_chunks = (n + grain - 1) / grain;
+    int n_active = n_threads < 1 ? 1 : n_threads;
+    if (!p || n_active > p->n_workers + 1) n_active = p ? p->n_workers + 1 : 1;
+    if (n_active > n_chunks) n_active = (int)n_chunks;
+    if (n_active <= 1 || n_chunks >= ((int64_t)1 << 32)) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    uint_fast64_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    p->job = (pool_job){fn, ctx, n, n_active, true, grain, n_chunks};
+    atomic_store_explicit(&p->chunks_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->ticket, (uint_fast64_t)(gen & 0xFFFFFFFFu) << 32, memory_order_release);
+    atomic_store_explicit(&p->generation, gen, memory_order_release);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    pool_job job = p->job;
+    run_chunks(p, &job, gen, 0);
+    /* only chunks still running elsewhere are waited for (briefly spinning, then yielding the
+     * core: on a busy machine the thread holding the chunk may be waiting for one) */
+    int spins = 0;
+    while (atomic_load_explicit(&p->chunks_done, memory_order_acquire) < n_chunks) {
+        if (spins++ < SPIN_ITERATIONS) cpu_relax();
+        else sched_yield();
     }
 }
 

@@ -483,7 +483,9 @@ static void attn_worker(void *ctx, int64_t begin, int64_t end, int thread_index)
 static void attention(lq_runtime *rt, const attn_job *job, int64_t n_rows) {
     int64_t units = n_rows * rt->n_head;
     int threads = units * (job->pos0 + job->n_tok) < 32768 ? 1 : rt->n_threads;
-    lq_pool_run(rt->pool, units, threads, attn_worker, (void *)job);
+    /* later query rows attend to more keys: chunks to whichever thread is free even the load */
+    int64_t grain = (units + (int64_t)threads * 8 - 1) / ((int64_t)threads * 8);
+    lq_pool_run_chunks(rt->pool, units, grain, threads, attn_worker, (void *)job);
 }
 
 /* gate = silu(gate) * up over rows [begin, end) (SwiGLU) */

@@ -370,6 +370,41 @@ static void test_tiled_products(void) {
     free(w), free(x);
 }
 
+/* lq_pool_run_chunks (the runtime's loops): every index exactly once for any thread count and
+ * chunk size, mixed with static lq_pool_run loops on the same workers. */
+typedef struct chunk_ctx {
+    int *hits;
+    int bad_thread;
+    int n_threads;
+} chunk_ctx;
+static void count_hits(void *ctx, int64_t begin, int64_t end, int thread_index) {
+    chunk_ctx *c = (chunk_ctx *)ctx;
+    if (thread_index < 0 || thread_index >= c->n_threads) __atomic_store_n(&c->bad_thread, 1, __ATOMIC_RELAXED);
+    for (int64_t i = begin; i < end; i++) __atomic_add_fetch(&c->hits[i], 1, __ATOMIC_RELAXED);
+}
+static void test_pool_chunks(void) {
+    enum { N = 1001 };
+    static const int64_t grains[] = {1, 7, 64, 5000};
+    int hits[N];
+    for (int threads = 1; threads <= 4; threads++) {
+        lq_pool *pool = lq_pool_create(threads);
+        int wrong = 0, bad_thread = 0;
+        for (int round = 0; round < 40; round++) {
+            int64_t n = N - round * 13;
+            memset(hits, 0, sizeof hits);
+            chunk_ctx c = {hits, 0, threads};
+            lq_pool_run_chunks(pool, n, grains[round % 4], threads, count_hits, &c);
+            if (round % 3 == 0) lq_pool_run(pool, n, threads, count_hits, &c); /* a static loop between */
+            int want = round % 3 == 0 ? 2 : 1;
+            for (int64_t i = 0; i < N; i++) wrong += hits[i] != (i < n ? want : 0);
+            bad_thread |= c.bad_thread;
+        }
+        CHECKF(wrong == 0, "pool chunks, %d threads: %d indices run the wrong number of times", threads, wrong);
+        CHECK(!bad_thread);
+        lq_pool_free(pool);
+    }
+}
+
 static void test_656k(void) {
     const char *dir = test_shared_path("models/tinystories-656k");
     compare_model(dir, "tinystories-656k (HF f32)", 1e-4, 1e-4);
@@ -567,6 +602,7 @@ static void test_layer_api(const char *tmp) {
 
 int main(void) {
     const char *tmp = test_tmpdir("runtime-forward");
+    test_pool_chunks();
     test_tiled_products();
     test_synthetic_types(tmp);
     test_hf_vs_gguf(tmp);
