@@ -1181,6 +1181,10 @@ typedef struct lq_passes_opts {
 } lq_passes_opts;
 /* Defaults: method GPTQ, SmoothQuant off, everything else 0. */
 void lq_passes_opts_default(lq_passes_opts *o);
+/* The kernel set the passes' BLAS runs: OpenBLAS's core name ("SkylakeX", "Haswell", ...;
+ * "Prescott" is its generic SSE3 fallback for CPUs it does not recognise, about 3x slower on an
+ * AVX-512 machine: OPENBLAS_CORETYPE overrides it) or "builtin" without BLAS. */
+const char *lq_passes_blas_core(void);
 /* "none", "rtn", "gptq", "awq", "awq+gptq"; -1 when unknown. */
 int lq_pass_method_from_name(const char *name);
 

@@ -31,6 +31,15 @@ void lq_la_init(void) {
 
 const char *lq_la_backend(void) { return LQ_HAVE_BLAS ? "openblas" : "builtin"; }
 
+const char *lq_passes_blas_core(void) {
+#if LQ_HAVE_BLAS
+    const char *core = openblas_get_corename();
+    return core ? core : "openblas";
+#else
+    return "builtin";
+#endif
+}
+
 /* ---- GEMM ------------------------------------------------------------------------------- */
 
 #if !LQ_HAVE_BLAS

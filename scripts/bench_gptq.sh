@@ -22,5 +22,12 @@ tokens=${2:-16384}
 threads=${3:-0}
 type=${4:-q4_K}
 bin=$build/tests/passes/bench_gptq
+# OpenBLAS 0.3.21 does not know this machine's CPU (family 6 model 207) and falls back to its
+# SSE3 "Prescott" kernels (~3x slower GEMM); name the kernel set unless the caller did.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
+    elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
+fi
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}"
 [ -x "$bin" ] || { echo "build first: ninja -C $build tests/passes/bench_gptq" >&2; exit 2; }
 "$bin" "$tokens" "$threads" "$type" 2048 8192 512 | tee "$build/bench_gptq.log"

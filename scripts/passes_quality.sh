@@ -18,6 +18,11 @@ n_seq=${N_SEQ:-32}
 n_tok=${N_TOK:-512}
 n_eval=${N_EVAL:-20}
 bin=$build/tests/passes/passes_quality
+# OpenBLAS's generic kernels on CPUs it does not recognise are ~3x slower (see bench_gptq.sh)
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
+    elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
+fi
 [ -x "$bin" ] || { echo "build first: ninja -C $build tests/passes/passes_quality" >&2; exit 2; }
 log=$build/passes_quality.log
 : > "$log"

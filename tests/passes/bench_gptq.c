@@ -121,8 +121,9 @@ int main(int argc, char **argv) {
     int64_t n_kv = argc > 6 ? atoll(argv[6]) : 512;
     if (n_threads <= 0) n_threads = lq_n_cpus();
     if (type < 0) return 2;
-    printf("bench_gptq: T=%lld tokens, %d threads, type %s, n_embd %lld, n_ff %lld, kv %lld, backend %s\n", (long long)t,
-           n_threads, lq_type_get(type)->name, (long long)n_embd, (long long)n_ff, (long long)n_kv, lq_la_backend());
+    printf("bench_gptq: T=%lld tokens, %d threads, type %s, n_embd %lld, n_ff %lld, kv %lld, backend %s (core %s)\n",
+           (long long)t, n_threads, lq_type_get(type)->name, (long long)n_embd, (long long)n_ff, (long long)n_kv,
+           lq_la_backend(), lq_passes_blas_core());
     double sgemm = gemm_rate(false, 2048, n_threads), dgemm = gemm_rate(true, 2048, n_threads);
 
     /* the 4 inputs of a layer: attn_norm→q,k,v; attention→o; ffn_norm→gate,up; down */

@@ -67,6 +67,7 @@ typedef struct evaluator {
     int64_t n_chunks;
     float *ref; /* n_chunks × EVAL_CTX × n_vocab log-probs of the reference model */
     int64_t n_vocab;
+    double *chunk_kld; /* n_chunks: mean KLD of each chunk of the last evaluation */
 } evaluator;
 
 static void log_softmax(float *x, int64_t n) {
@@ -91,6 +92,7 @@ static void evaluate(const char *path, evaluator *ev, float *out, double *kld, d
     double sum_kld = 0, sum_nll = 0;
     int64_t n = 0;
     for (int64_t c = 0; c < ev->n_chunks; c++) {
+        double chunk_start = sum_kld;
         lq_runtime_reset(rt);
         const int32_t *t = ev->tokens + c * EVAL_CTX;
         if (lq_runtime_eval(rt, t, EVAL_CTX, lg, &err)) die(path, &err);
@@ -107,6 +109,7 @@ static void evaluate(const char *path, evaluator *ev, float *out, double *kld, d
             }
             n++;
         }
+        ev->chunk_kld[c] = (sum_kld - chunk_start) / EVAL_CTX;
     }
     *kld = sum_kld / n;
     *ppl = exp(sum_nll / (ev->n_chunks * (EVAL_CTX - 1)));
@@ -171,6 +174,28 @@ static void quantize(const char *model_path, const char *preset, const char *ima
     if (lq_quantize_model(&qo, NULL, &err)) die(out, &err);
 }
 
+/* In-sample output errors of the pass (lq_pass_tensor.err_*): geometric mean of after/before over
+ * the quantized linears, and how many got worse than the plain quantizer; per-tensor lines with
+ * LQ_QUALITY_TENSORS=1. */
+static void print_errors(const char *preset, const char *method, const lq_passes_report *rep) {
+    double log_ratio = 0;
+    int n = 0, worse = 0;
+    bool each = getenv("LQ_QUALITY_TENSORS") && *getenv("LQ_QUALITY_TENSORS") == '1';
+    for (int64_t i = 0; i < rep->n_tensors; i++) {
+        const lq_pass_tensor *t = &rep->tensors[i];
+        if (!(t->err_before > 0 && t->err_after >= 0)) continue;
+        log_ratio += log(fmax(t->err_after, 1e-30) / t->err_before);
+        n++;
+        worse += t->err_after > t->err_before;
+        if (each)
+            printf("    %-26s before %.4e after %.4e (x%.3f) awq alpha %.2f clip %.3f\n", t->name, t->err_before,
+                   t->err_after, t->err_after / t->err_before, t->awq_alpha, t->clip_ratio);
+    }
+    if (n)
+        printf("%-7s %-9s in-sample output error after/before: geometric mean %.3f over %d linears, %d worse\n",
+               preset, method, exp(log_ratio / n), n, worse);
+}
+
 static lq_tensor_set *run_pass(const char *model_path, const char *preset, lq_pass_method method,
                                const int32_t *calib, int64_t n_seq, int64_t n_tok, lq_passes_report *rep) {
     lq_error err;
@@ -184,8 +209,11 @@ static lq_tensor_set *run_pass(const char *model_path, const char *preset, lq_pa
     lq_passes_opts po;
     lq_passes_opts_default(&po);
     po.method = method;
+    /* investigation knobs: LQ_AWQ_NO_CLIP=1 (scale search only), LQ_AWQ_GRID=1 (alpha 0 only:
+     * clip search only) */
     const char *env = getenv("LQ_AWQ_NO_CLIP");
     if (env && *env == '1') po.awq_no_clip = true;
+    if ((env = getenv("LQ_AWQ_GRID")) && atoi(env) > 0) po.awq_grid = atoi(env);
     lq_tensor_set *set = lq_tensor_set_new();
     if (lq_passes_run(m, &plan, calib, n_seq, n_tok, &po, set, rep, &err)) die("passes", &err);
     lq_plan_free(&plan);
@@ -220,7 +248,7 @@ int main(int argc, char **argv) {
     int32_t *calib = chunks_of(calib_ids, n_c, n_seq, n_tok, bos);
     int32_t *eval_tok = chunks_of(eval_ids, n_e, n_eval, EVAL_CTX, bos);
 
-    evaluator ev = {eval_tok, n_eval, NULL, 0};
+    evaluator ev = {eval_tok, n_eval, NULL, 0, calloc(n_eval, sizeof(double))};
     double kld, ppl_ref;
     evaluate(model, &ev, NULL, &kld, &ppl_ref); /* learns n_vocab */
     ev.ref = malloc(sizeof(float) * n_eval * EVAL_CTX * ev.n_vocab);
@@ -249,6 +277,11 @@ int main(int argc, char **argv) {
             }
             double t1 = now_s();
             evaluate(out, &ev, NULL, &k[j], &ppl);
+            if (getenv("LQ_QUALITY_CHUNKS") && *getenv("LQ_QUALITY_CHUNKS") == '1') {
+                printf("%-7s %-9s per-chunk KLD:", presets[p], methods[j]);
+                for (int64_t c = 0; c < n_eval; c++) printf(" %.5f", ev.chunk_kld[c]);
+                printf("\n");
+            }
             printf("%-7s %-9s KLD %.5f  PPL %.4f  (quantize %.1fs", presets[p], methods[j], k[j], ppl, t1 - t0);
             if (set)
                 printf(", fallbacks %lld, damp retries %lld; forward %.1fs, hessian %.1fs, factor %.1fs, sweep %.1fs, "
@@ -256,6 +289,7 @@ int main(int argc, char **argv) {
                        rep.forward_seconds, rep.hessian_seconds, rep.factor_seconds, rep.gptq_seconds,
                        rep.search_seconds);
             printf(")\n");
+            if (set) print_errors(presets[p], methods[j], &rep);
             fflush(stdout);
             lq_tensor_set_free(set);
             lq_passes_report_free(&rep);
@@ -275,7 +309,7 @@ int main(int argc, char **argv) {
     remove(imx);
     remove(out);
     rmdir(dir);
-    free(calib_ids), free(eval_ids), free(calib), free(eval_tok), free(ev.ref);
+    free(calib_ids), free(eval_ids), free(calib), free(eval_tok), free(ev.ref), free(ev.chunk_kld);
     printf("%d verdicts lost\n", fails);
     return fails ? 1 : 0;
 }
