@@ -269,9 +269,42 @@ void rt_gemv_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
  * Attention of one head: 16 dimensions per vector
  * ------------------------------------------------------------------------------------- */
 
+/* Sixteen 16-lane partial sums → one vector whose lane k is the full sum of acc[k]: pairs of
+ * vectors are interleaved and added level by level (about 3 operations per key instead of a
+ * full horizontal reduction each). */
+static inline __attribute__((always_inline)) __m512 reduce16x16(const __m512 acc[16]) {
+    __m512 s[8], u[4];
+    for (int i = 0; i < 8; i++) /* per 128-bit block: [a 0+2, b 0+2, a 1+3, b 1+3] */
+        s[i] = _mm512_add_ps(_mm512_unpacklo_ps(acc[2 * i], acc[2 * i + 1]),
+                             _mm512_unpackhi_ps(acc[2 * i], acc[2 * i + 1]));
+    for (int i = 0; i < 4; i++) /* per 128-bit block: one partial sum for each of 4 keys */
+        u[i] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 x01 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 x23 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_f32x4(u[2], u[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(x01, x23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* Keys 16 at a time, each with its own accumulator (independent chains), reduced together;
+ * the last < 16 keys one by one. A key's score depends only on its place among the keys
+ * first..last, so a token gets the same scores in a batch and alone. */
 void rt_attn_scores_avx512(const float *q, const float *keys, int64_t kv_stride, int64_t first, int64_t last,
                            int64_t hd, float scale, float *scores) {
-    for (int64_t j = first; j <= last; j++) {
+    int64_t j = first;
+    for (; j + 16 <= last + 1; j += 16) {
+        __m512 acc[16];
+        for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+        for (int64_t d = 0; d < hd; d += 16) {
+            __m512 qv = _mm512_loadu_ps(q + d);
+            for (int k = 0; k < 16; k++)
+                acc[k] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(keys + (j + k) * kv_stride + d), acc[k]);
+        }
+        _mm512_storeu_ps(scores + j, _mm512_mul_ps(reduce16x16(acc), _mm512_set1_ps(scale)));
+    }
+    for (; j <= last; j++) {
         const float *k = keys + j * kv_stride;
         __m512 acc = _mm512_setzero_ps();
         for (int64_t d = 0; d < hd; d += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(k + d), acc);
@@ -279,12 +312,63 @@ void rt_attn_scores_avx512(const float *q, const float *keys, int64_t kv_stride,
     }
 }
 
+/* Up to 64 dimensions at a time, even and odd keys into separate accumulators (two chains per
+ * vector instead of one long one), added at the end. */
 void rt_attn_values_avx512(const float *scores, float inv_sum, const float *vals, int64_t kv_stride,
                            int64_t first, int64_t last, int64_t hd, float *out) {
-    for (int64_t d = 0; d < hd; d += 16) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t j = first; j <= last; j++)
-            acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[j] * inv_sum), _mm512_loadu_ps(vals + j * kv_stride + d), acc);
-        _mm512_storeu_ps(out + d, acc);
+    for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+        int nb = hd - d0 >= 64 ? 4 : (int)((hd - d0) / 16);
+        __m512 even[4], odd[4];
+        for (int b = 0; b < 4; b++) even[b] = odd[b] = _mm512_setzero_ps();
+        int64_t j = first;
+        for (; j + 2 <= last + 1; j += 2) {
+            __m512 p0 = _mm512_set1_ps(scores[j] * inv_sum), p1 = _mm512_set1_ps(scores[j + 1] * inv_sum);
+            const float *v0 = vals + j * kv_stride + d0, *v1 = v0 + kv_stride;
+            for (int b = 0; b < nb; b++) {
+                even[b] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(v0 + 16 * b), even[b]);
+                odd[b] = _mm512_fmadd_ps(p1, _mm512_loadu_ps(v1 + 16 * b), odd[b]);
+            }
+        }
+        if (j <= last) {
+            __m512 p0 = _mm512_set1_ps(scores[j] * inv_sum);
+            for (int b = 0; b < nb; b++)
+                even[b] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(vals + j * kv_stride + d0 + 16 * b), even[b]);
+        }
+        for (int b = 0; b < nb; b++) _mm512_storeu_ps(out + d0 + 16 * b, _mm512_add_ps(even[b], odd[b]));
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * SwiGLU: gate[i] = silu(gate[i]) · up[i], 16 at a time
+ * ------------------------------------------------------------------------------------- */
+
+/* e^x for |x| ≤ 100 (callers clamp): x = n·ln2 + r with |r| ≤ ln2/2, e^r by its Taylor
+ * polynomial to degree 7 (relative error ~2e-8, below float rounding), times 2^n by scalef
+ * (which gives 0 and inf where the float range ends). */
+static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
+    const __m512 log2e = _mm512_set1_ps(1.44269504f);
+    const __m512 ln2_hi = _mm512_set1_ps(0.693145752f), ln2_lo = _mm512_set1_ps(1.42860677e-6f);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, ln2_hi, x);
+    r = _mm512_fnmadd_ps(n, ln2_lo, r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+void rt_swiglu_avx512(float *gate, const float *up, int64_t n) {
+    const __m512 lo = _mm512_set1_ps(-100.0f), hi = _mm512_set1_ps(100.0f), one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        __m512 neg = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), g), lo), hi);
+        __m512 silu = _mm512_div_ps(g, _mm512_add_ps(one, exp16(neg)));
+        _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, up + i)));
     }
 }

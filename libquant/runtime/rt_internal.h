@@ -61,4 +61,8 @@ void rt_attn_scores_avx512(const float *q, const float *keys, int64_t kv_stride,
 void rt_attn_values_avx512(const float *scores, float inv_sum, const float *vals, int64_t kv_stride,
                            int64_t first, int64_t last, int64_t hd, float *out);
 
+/* gate[i] = silu(gate[i]) · up[i] for i < n (gemm_avx512.c; a polynomial e^x within float
+ * rounding of expf). */
+void rt_swiglu_avx512(float *gate, const float *up, int64_t n);
+
 #endif

@@ -492,6 +492,11 @@ static void attention(lq_runtime *rt, const attn_job *job, int64_t n_rows) {
 static void swiglu_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
     (void)thread_index;
     lq_runtime *rt = (lq_runtime *)ctx;
+    if (rt->attn_avx512) { /* AVX-512 CPU */
+        size_t first = (size_t)begin * rt->n_ff;
+        rt_swiglu_avx512(rt->gate + first, rt->up + first, (end - begin) * rt->n_ff);
+        return;
+    }
     for (size_t i = (size_t)begin * rt->n_ff; i < (size_t)end * rt->n_ff; i++) {
         float g = rt->gate[i];
         rt->gate[i] = g / (1.0f + expf(-g)) * rt->up[i];
