@@ -6,7 +6,9 @@
  * library's functions (the codecs, the shared host+device statistics of hd_stats.h, linalg.h),
  * so device paths must give exactly the CPU's results through it. That tests the plumbing —
  * selection, contexts, buffers, uploads, the adapters' bookkeeping — not the CUDA kernels
- * (test_cuda_gpu does that on a GPU). Not emulated (LQ_ERR_UNSUPPORTED): the GPTQ sweep. */
+ * (test_cuda_gpu does that on a GPU). The GPTQ sweep is the device's algorithm (hd_gptq.h per
+ * row over whole lazy batches, then one sgemm), run on the host. */
+#include "kernels/cuda/hd_gptq.h"
 #include "kernels/cuda/hd_stats.h"
 #include "kernels/cuda/lq_cuda_module.h"
 #include "libquant/linalg.h"
@@ -195,6 +197,45 @@ static lq_status emu_syrk_dev(lq_cuda_ctx *ctx, int64_t n, int64_t k, const floa
     lq_la_syrk_acc(n, k, x, ldx, h, scratch, 1);
     return LQ_OK;
 }
+/* gptq.cu's sweep on the host: the shared per-row function over each lazy batch, then the
+ * lazy update of every row by one sgemm; the first failing row reported in gptq.cu's words. */
+static lq_status emu_gptq_sweep(lq_cuda_ctx *ctx, const lq_cuda_gptq_in *in, void *dst, float *deq,
+                                double *loss, lq_error *err) {
+    int64_t n = in->n_in, m = in->n_out, lazy = in->lazy;
+    int bs = lq_hd_block_size(in->type);
+    if (!bs || n % bs || lazy <= 0 || lazy % bs)
+        return lq_fail(err, LQ_ERR_INVALID, "%s: emulated gptq: bad shape", in->name);
+    lq_hd_gptq_args a = {(int)in->type, bs, lq_hd_block_bytes(in->type), n, in->u, in->imp};
+    size_t rb = lq_row_size(in->type, n);
+    float *w = (float *)malloc((size_t)(m * n) * 4), *e = (float *)calloc((size_t)(m * lazy), 4);
+    lq_grid *g = (lq_grid *)malloc((size_t)m * sizeof(lq_grid));
+    int32_t *codes = (int32_t *)malloc((size_t)m * 256 * sizeof(int32_t));
+    float *sigma2 = (float *)malloc((size_t)m * sizeof(float));
+    lq_status st = w && e && g && codes && sigma2 ? LQ_OK : lq_fail(err, LQ_ERR_NOMEM, "emulated gptq");
+    if (st == LQ_OK) memcpy(w, in->w_dev ? in->w_dev : in->w, (size_t)(m * n) * 4);
+    for (int64_t r = 0; r < m && st == LQ_OK; r++) sigma2[r] = lq_hd_gptq_load_row(w + r * n, in->dead, n);
+    double total = 0.0;
+    for (int64_t i1 = 0; i1 < n && st == LQ_OK; i1 += lazy) {
+        int64_t i2 = i1 + lazy < n ? i1 + lazy : n;
+        for (int64_t r = 0; r < m && st == LQ_OK; r++) {
+            int64_t fail = -1;
+            int rs = lq_hd_gptq_sweep_row(&a, w + r * n, sigma2[r], &g[r], codes + r * 256, i1, i2,
+                                          e + r * lazy, &total, (uint8_t *)dst + (size_t)r * rb,
+                                          deq ? deq + r * n : NULL, &fail);
+            if (rs == LQ_HD_GPTQ_NONFINITE)
+                st = lq_fail(err, LQ_ERR_NUMERIC, "%s: row %lld, column %lld: error propagation produced a "
+                             "non-finite value", in->name, (long long)r, (long long)fail);
+            else if (rs == LQ_HD_GPTQ_OVERFLOW)
+                st = lq_fail(err, LQ_ERR_NUMERIC, "%s: row %lld, block at column %lld: the block scale "
+                             "overflows fp16", in->name, (long long)r, (long long)fail);
+        }
+        if (st == LQ_OK && i2 < n)
+            lq_la_sgemm(false, false, m, n - i2, i2 - i1, -1.0f, e, lazy, in->u + i1 * n + i2, n, 1.0f, w + i2, n);
+    }
+    if (st == LQ_OK && loss) *loss = total;
+    free(w), free(e), free(g), free(codes), free(sigma2);
+    return st;
+}
 #endif
 
 const lq_cuda_api *lq_cuda_module_api(void) {
@@ -237,6 +278,7 @@ const lq_cuda_api *lq_cuda_module_api(void) {
     api.awq_clip = emu_awq_clip;
     api.sgemm_dev = emu_sgemm_dev;
     api.syrk_acc_dev = emu_syrk_dev;
+    api.gptq_sweep = emu_gptq_sweep;
 #endif
     return &api;
 }

@@ -10,7 +10,7 @@
  *             kernels): selection, contexts and every adapter of device_adapters.h must give
  *             exactly the CPU library's results through the module's table — statistics sums
  *             (bit for bit), codec bytes, runtime products (vs the f32 path), Hessian sums,
- *             AWQ clip and scale search, staged layers. */
+ *             AWQ clip and scale search, staged layers read by the GPTQ sweep. */
 #include "test.h"
 
 #include "kernels/cuda/lq_cuda.h"
@@ -255,6 +255,37 @@ static void check_layers(lq_device_ctx *d) {
     (void)back;
 }
 
+/* The GPTQ adapter: the staged copy of a layer is what the sweep reads (the host copy is
+ * changed after staging to tell them apart), and a blown-up row is LQ_ERR_NUMERIC as on the CPU. */
+static void check_gptq(lq_device_ctx *d) {
+    const int64_t n = 256, m = 8;
+    float *w = malloc(m * n * 4), *w2 = malloc(m * n * 4), *u = calloc(n * n, 4), *imp = malloc(n * 4);
+    uint8_t *dead = calloc(n, 1), *q1 = malloc(m * 256), *q2 = malloc(m * 256);
+    random_rows(w, m * n, 51);
+    for (int64_t i = 0; i < n; i++) {
+        imp[i] = 1.0f;
+        for (int64_t j = i; j < n; j++) u[i * n + j] = i == j ? 1.0f : 0.02f / (float)(j - i);
+    }
+    lq_error err;
+    double l1 = 0, l2 = 0;
+    CHECK_OK(lq_device_gptq_sweep(d, LQ_TYPE_Q4_K, "w", w, m, n, u, imp, dead, 256, q1, NULL, &l1, &err), &err);
+    memcpy(w2, w, m * n * 4);
+    CHECK_OK(lq_device_layers_reserve(d, m * n * 4, &err), &err);
+    const float *wl[1] = {w2};
+    size_t wb[1] = {m * n * 4};
+    CHECK_OK(lq_device_layer_stage(d, 4, 1, wl, wb, &err), &err);
+    for (int64_t i = 0; i < m * n; i++) w2[i] = 0.0f; /* after staging: the slot keeps the old values */
+    CHECK_OK(lq_device_gptq_sweep(d, LQ_TYPE_Q4_K, "w", w2, m, n, u, imp, dead, 256, q2, NULL, &l2, &err), &err);
+    CHECK(!memcmp(q1, q2, m * lq_row_size(LQ_TYPE_Q4_K, n)) && l1 == l2 && l1 > 0);
+    CHECK_OK(lq_device_layer_done(d, 4, &err), &err);
+    CHECK_OK(lq_device_gptq_sweep(d, LQ_TYPE_Q4_K, "w", w2, m, n, u, imp, dead, 256, q2, NULL, &l2, &err), &err);
+    CHECK(l2 == 0.0); /* forgotten after done: the zeros were read */
+    w[3 * n + 5] = 1e30f; /* overflows the fp16 block scale */
+    CHECK(lq_device_gptq_sweep(d, LQ_TYPE_Q4_K, "w", w, m, n, u, imp, dead, 256, q1, NULL, &l1, &err) ==
+              LQ_ERR_NUMERIC && strstr(err.msg, "row 3"));
+    free(w), free(w2), free(u), free(imp), free(dead), free(q1), free(q2);
+}
+
 static void check_emulated(void) {
     lq_device dev;
     lq_error err;
@@ -275,12 +306,12 @@ static void check_emulated(void) {
     check_hessian(d);
     check_awq(d);
     check_layers(d);
+    check_gptq(d);
     /* not emulated: a clean error through the table, not a crash */
-    float u = 1.0f, imp = 1.0f, wv[32] = {0};
-    uint8_t dead = 0, q[64];
-    double loss;
-    CHECK(lq_device_gptq_sweep(d, LQ_TYPE_Q4_0, "t", wv, 1, 32, &u, &imp, &dead, 32, q, NULL, &loss, &err) ==
-          LQ_ERR_UNSUPPORTED && strstr(err.msg, "not emulated"));
+    lq_cuda_ctx *c = lq_device_cuda(d);
+    CHECK(lq_cuda_gemm_q(c, LQ_TYPE_Q4_0, NULL, 1, 32, NULL, 1, NULL, &err) == LQ_ERR_UNSUPPORTED &&
+          strstr(err.msg, "not emulated"));
+    CHECK(lq_device_la_ops(d) == lq_la_ops_cpu()); /* the module gave no linear algebra */
     lq_device_close(d);
 }
 
