@@ -661,6 +661,13 @@ uint64_t lq_runtime_weight_bytes(const lq_runtime *rt);
  * lq_bench_read_bandwidth_pool over a bytes-sized buffer. The denominator of that bound. */
 lq_status lq_runtime_read_bandwidth(lq_runtime *rt, size_t bytes, int passes, lq_bench_rate *rate,
                                     lq_error *err);
+/* llama-bench's tests: n_tokens random tokens (the first = bos when bos >= 0) evaluated as one
+ * prompt (gen false: pp), or generated one at a time (gen true: tg), from an empty cache; one
+ * untimed run, then reps timed ones: ts[rep] = tokens per second. The KV cache must hold
+ * n_tokens. */
+lq_status lq_runtime_bench(lq_runtime *rt, bool gen, int n_tokens, int reps, int32_t bos, double *ts,
+                           lq_error *err);
+void lq_bench_mean_stddev(const double *x, int n, double *mean, double *stddev);
 
 /* Layer at a time (calibration, GPTQ's sequential propagation). hidden holds n_seq sequences
  * of n_tokens rows of n_embd floats, back to back; each sequence is an independent causal

@@ -4,11 +4,8 @@
 #include "cli.h"
 
 #include <jansson.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Provided by the kernels' benchmark (tools/bench_codecs.c) when it is built in. */
 extern int lq_cmd_bench_codecs(int argc, char **argv) __attribute__((weak));
@@ -42,12 +39,6 @@ typedef struct bench_result {
     int reps;
     double mean, stddev;
 } bench_result;
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int parse_int(const char *opt, const char *v, int min, int *out) {
     char *end = NULL;
@@ -92,65 +83,16 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     return 0;
 }
 
-/* ---------------------------------------------------------------------------------------
- * The tests
- * ------------------------------------------------------------------------------------- */
-
-static void random_tokens(int32_t *tok, int n, int64_t n_vocab, int32_t bos, uint64_t *state) {
-    for (int i = 0; i < n; i++) {
-        *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
-        tok[i] = (int32_t)(*state % (uint64_t)n_vocab);
-    }
-    if (n > 0 && bos >= 0 && bos < n_vocab) tok[0] = bos;
-}
-
-static void finish_result(bench_result *r) {
-    double sum = 0, sum2 = 0;
-    for (int i = 0; i < r->reps; i++) sum += r->ts[i];
-    r->mean = sum / r->reps;
-    for (int i = 0; i < r->reps; i++) sum2 += (r->ts[i] - r->mean) * (r->ts[i] - r->mean);
-    r->stddev = r->reps > 1 ? sqrt(sum2 / (r->reps - 1)) : 0;
-}
-
-/* One timed run: a prompt of n tokens (gen = false) or n single-token steps (gen = true). */
-static lq_status timed_run(lq_runtime *rt, const int32_t *tok, int n, bool gen, double *seconds,
-                           lq_error *err) {
-    lq_runtime_reset(rt);
-    double t0 = now_seconds();
-    lq_status st = LQ_OK;
-    if (gen) {
-        for (int i = 0; i < n && !st; i++) st = lq_runtime_eval(rt, tok + i, 1, NULL, err);
-    } else {
-        st = lq_runtime_eval(rt, tok, n, NULL, err);
-    }
-    *seconds = now_seconds() - t0;
-    return st;
-}
-
+/* One test through lq_runtime_bench. */
 static lq_status run_test(lq_runtime *rt, const bench_args *a, bool gen, int n, int32_t bos,
                           bench_result *r, lq_error *err) {
     snprintf(r->name, sizeof r->name, "%s%d", gen ? "tg" : "pp", n);
     r->n_tokens = n;
     r->reps = a->reps;
     r->ts = (double *)calloc((size_t)a->reps, sizeof(double));
-    int32_t *tok = (int32_t *)malloc((size_t)n * sizeof(int32_t));
-    if (!r->ts || !tok) {
-        free(tok);
-        return lq_cli_fail(err, LQ_ERR_NOMEM, "bench: no memory");
-    }
-    uint64_t state = 0x9E3779B97F4A7C15ull;
-    int64_t n_vocab = lq_runtime_n_vocab(rt);
-    double dt;
-    random_tokens(tok, n, n_vocab, bos, &state);
-    /* warm-up: llama-bench runs the prompt once, and one token before generation */
-    lq_status st = timed_run(rt, tok, gen ? 1 : n, gen, &dt, err);
-    for (int rep = 0; rep < a->reps && !st; rep++) {
-        random_tokens(tok, n, n_vocab, bos, &state);
-        st = timed_run(rt, tok, n, gen, &dt, err);
-        r->ts[rep] = n / dt;
-    }
-    free(tok);
-    if (!st) finish_result(r);
+    if (!r->ts) return lq_cli_fail(err, LQ_ERR_NOMEM, "bench: no memory");
+    lq_status st = lq_runtime_bench(rt, gen, n, a->reps, bos, r->ts, err);
+    if (!st) lq_bench_mean_stddev(r->ts, r->reps, &r->mean, &r->stddev);
     return st;
 }
 

@@ -1,0 +1,64 @@
+/* bench.c — llama-bench's pp and tg tests on a runtime (`lq bench` prints them). */
+#include "rt_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Random ids (xorshift64), the first replaced by BOS as a prompt would start. */
+static void random_tokens(int32_t *tok, int n, int64_t n_vocab, int32_t bos, uint64_t *state) {
+    for (int i = 0; i < n; i++) {
+        *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
+        tok[i] = (int32_t)(*state % (uint64_t)n_vocab);
+    }
+    if (n > 0 && bos >= 0 && bos < n_vocab) tok[0] = bos;
+}
+
+/* One run from an empty cache: a prompt of n tokens, or n single-token steps. */
+static lq_status timed_run(lq_runtime *rt, const int32_t *tok, int n, bool gen, double *seconds, lq_error *err) {
+    lq_runtime_reset(rt);
+    double t0 = now_seconds();
+    lq_status st = LQ_OK;
+    if (gen) {
+        for (int i = 0; i < n && !st; i++) st = lq_runtime_eval(rt, tok + i, 1, NULL, err);
+    } else {
+        st = lq_runtime_eval(rt, tok, n, NULL, err);
+    }
+    *seconds = now_seconds() - t0;
+    return st;
+}
+
+void lq_bench_mean_stddev(const double *x, int n, double *mean, double *stddev) {
+    double sum = 0, sum2 = 0;
+    for (int i = 0; i < n; i++) sum += x[i];
+    *mean = n > 0 ? sum / n : 0;
+    for (int i = 0; i < n; i++) sum2 += (x[i] - *mean) * (x[i] - *mean);
+    *stddev = n > 1 ? sqrt(sum2 / (n - 1)) : 0;
+}
+
+lq_status lq_runtime_bench(lq_runtime *rt, bool gen, int n_tokens, int reps, int32_t bos, double *ts,
+                           lq_error *err) {
+    if (n_tokens < 1 || reps < 1)
+        return lq_fail(err, LQ_ERR_INVALID, "bench: %d tokens, %d repetitions", n_tokens, reps);
+    int32_t *tok = (int32_t *)lq_malloc((size_t)n_tokens * sizeof(int32_t), err, "bench tokens");
+    if (!tok) return err ? err->code : LQ_ERR_NOMEM;
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    int64_t n_vocab = lq_runtime_n_vocab(rt);
+    double dt;
+    random_tokens(tok, n_tokens, n_vocab, bos, &state);
+    /* warm-up, as llama-bench: the prompt once, or one token before generation */
+    lq_status st = timed_run(rt, tok, gen ? 1 : n_tokens, gen, &dt, err);
+    for (int rep = 0; rep < reps && !st; rep++) {
+        random_tokens(tok, n_tokens, n_vocab, bos, &state);
+        st = timed_run(rt, tok, n_tokens, gen, &dt, err);
+        ts[rep] = dt > 0 ? n_tokens / dt : 0;
+    }
+    free(tok);
+    return st;
+}
