@@ -690,31 +690,60 @@ static inline int k4_min_sum(const uint8_t mn[8], const int16_t *bsums) {
     return hsum_epi32(_mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)bsums)));
 }
 
-/* Codes ≤ 15 (31 for Q5_K) against |y| ≤ 127: pair sums ≤ 7874; then × scale ≤ 63. */
+/* Codes ≤ 15 (31 for Q5_K) against |y| ≤ 127: pair sums ≤ 7874; then × scale ≤ 63.
+ * One block of one row, with the block's 256 activations already loaded (yv): the one- and
+ * two-row kernels run exactly these operations per row, so they give the same bits. */
+static inline void q4_K_block(const lq_block_q4_K *x, const lq_block_q8_K *y, const __m256i yv[8], __m256 *acc,
+                              float *mins) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    uint32_t w[4];
+    unpack_k4_words(x->scales, w);
+    const uint8_t *sc = (const uint8_t *)w, *mn = sc + 8;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        sumi = _mm256_add_epi32(sumi, dot_us8_scaled(lo, yv[2 * c], _mm256_set1_epi16(sc[2 * c])));
+        sumi = _mm256_add_epi32(sumi, dot_us8_scaled(hi, yv[2 * c + 1], _mm256_set1_epi16(sc[2 * c + 1])));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * s_h2f(x->d)), _mm256_cvtepi32_ps(sumi), *acc);
+    *mins += (y->d * s_h2f(x->dmin)) * (float)k4_min_sum(mn, y->bsums);
+}
+
+static inline void load_q8_K_qs(const lq_block_q8_K *y, __m256i yv[8]) {
+    for (int k = 0; k < 8; k++) yv[k] = _mm256_loadu_si256((const __m256i *)(y->qs + 32 * k));
+}
+
 static float v_dotq_q4_K(const void *row, const void *act, int64_t n) {
     const lq_block_q4_K *x = (const lq_block_q4_K *)row;
     const lq_block_q8_K *y = (const lq_block_q8_K *)act;
-    const __m256i m4 = _mm256_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.0f;
     for (int64_t i = 0; i < n / 256; i++) {
         prefetch_ahead(&x[i], sizeof x[i]);
-        uint32_t w[4];
-        unpack_k4_words(x[i].scales, w);
-        const uint8_t *sc = (const uint8_t *)w, *mn = sc + 8;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
-            __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
-            sumi = _mm256_add_epi32(sumi, dot_us8_scaled(lo, y0, _mm256_set1_epi16(sc[2 * c])));
-            sumi = _mm256_add_epi32(sumi, dot_us8_scaled(hi, y1, _mm256_set1_epi16(sc[2 * c + 1])));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * s_h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-        mins += (y[i].d * s_h2f(x[i].dmin)) * (float)k4_min_sum(mn, y[i].bsums);
+        __m256i yv[8];
+        load_q8_K_qs(&y[i], yv);
+        q4_K_block(&x[i], &y[i], yv, &acc, &mins);
     }
     return hsum_ps(acc) - mins;
+}
+
+/* Two rows sharing the activation loads (lq_kernel_matvec_q's pairs). */
+static void v_dotq2_q4_K(const void *row0, const void *row1, const void *act, int64_t n, float out[2]) {
+    const lq_block_q4_K *x0 = (const lq_block_q4_K *)row0, *x1 = (const lq_block_q4_K *)row1;
+    const lq_block_q8_K *y = (const lq_block_q8_K *)act;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float mins0 = 0.0f, mins1 = 0.0f;
+    for (int64_t i = 0; i < n / 256; i++) {
+        prefetch_ahead(&x0[i], sizeof x0[i]);
+        prefetch_ahead(&x1[i], sizeof x1[i]);
+        __m256i yv[8];
+        load_q8_K_qs(&y[i], yv);
+        q4_K_block(&x0[i], &y[i], yv, &acc0, &mins0);
+        q4_K_block(&x1[i], &y[i], yv, &acc1, &mins1);
+    }
+    out[0] = hsum_ps(acc0) - mins0;
+    out[1] = hsum_ps(acc1) - mins1;
 }
 
 static float v_dotq_q5_K(const void *row, const void *act, int64_t n) {
@@ -926,6 +955,7 @@ static void fill_simd256(lq_kernel_table *t) {
     V_SET(t, LQ_TYPE_Q5_K, v_deq_q5_K, v_dotf_q5_K, v_dotq_q5_K);
     V_SET(t, LQ_TYPE_Q6_K, v_deq_q6_K, v_dotf_q6_K, v_dotq_q6_K);
     V_SET(t, LQ_TYPE_IQ4_XS, v_deq_iq4_xs, v_dotf_iq4_xs, v_dotq_iq4_xs);
+    t->dot_q2[LQ_TYPE_Q4_K] = v_dotq2_q4_K;
     t->quant_act[LQ_TYPE_Q8_0] = v_quant_q8_0;
     t->quant_act[LQ_TYPE_Q8_1] = v_quant_q8_1;
     t->quant_act[LQ_TYPE_Q8_K] = v_quant_q8_K;
