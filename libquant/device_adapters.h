@@ -47,6 +47,10 @@ lq_status lq_device_layers_reserve(lq_device_ctx *d, size_t layer_bytes, lq_erro
  * until lq_device_layer_done(layer) (stage after AWQ/SmoothQuant changed them). */
 lq_status lq_device_layer_stage(lq_device_ctx *d, int64_t layer, int n, const float *const *w,
                                 const size_t *bytes, lq_error *err);
+/* The same for a layer's float matrices given by shape (n of them, n_out[i] × n_in[i]; NULL
+ * entries skipped), reserving (or growing) the arenas to fit: the one-line form for passes.c. */
+lq_status lq_device_stage_matrices(lq_device_ctx *d, int64_t layer, int n, float *const *w,
+                                   const int64_t *n_out, const int64_t *n_in, lq_error *err);
 /* The compute enqueued so far is the arena's last user; its staged weights are forgotten. */
 lq_status lq_device_layer_done(lq_device_ctx *d, int64_t layer, lq_error *err);
 

@@ -237,6 +237,31 @@ lq_status lq_device_layer_stage(lq_device_ctx *d, int64_t layer, int n, const fl
     return LQ_OK;
 }
 
+lq_status lq_device_stage_matrices(lq_device_ctx *d, int64_t layer, int n, float *const *w,
+                                   const int64_t *n_out, const int64_t *n_in, lq_error *err) {
+    if (!d) return no_device(err, "layer slots");
+    enum { MAX_STAGED = 16 };
+    const float *ptr[MAX_STAGED];
+    size_t bytes[MAX_STAGED], total = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!w[i]) continue;
+        if (k == MAX_STAGED) return lq_fail(err, LQ_ERR_INVALID, "layer %" PRId64 ": more than %d matrices", layer, MAX_STAGED);
+        ptr[k] = w[i];
+        bytes[k] = (size_t)n_out[i] * (size_t)n_in[i] * sizeof(float);
+        total += (bytes[k] + 255) / 256 * 256;
+        k++;
+    }
+    if (total > d->slot_bytes) {
+        /* growing frees the arenas: nothing may still read them */
+        lq_status st = lq_cuda_sync(d->cuda, err);
+        if (st == LQ_OK) st = lq_device_layers_reserve(d, total, err);
+        if (st != LQ_OK) return st;
+        d->n_staged = 0;
+    }
+    return lq_device_layer_stage(d, layer, k, ptr, bytes, err);
+}
+
 lq_status lq_device_layer_done(lq_device_ctx *d, int64_t layer, lq_error *err) {
     if (!d) return no_device(err, "layer slots");
     forget_layer(d, layer);

@@ -280,6 +280,15 @@ static void check_gptq(lq_device_ctx *d) {
     CHECK_OK(lq_device_layer_done(d, 4, &err), &err);
     CHECK_OK(lq_device_gptq_sweep(d, LQ_TYPE_Q4_K, "w", w2, m, n, u, imp, dead, 256, q2, NULL, &l2, &err), &err);
     CHECK(l2 == 0.0); /* forgotten after done: the zeros were read */
+    /* by shape, growing the arenas (two matrices, one NULL entry skipped) */
+    memcpy(w2, w, m * n * 4);
+    float *ws[3] = {w2, NULL, w};
+    int64_t no[3] = {m, 1, m}, ni[3] = {n, 1, n};
+    CHECK_OK(lq_device_stage_matrices(d, 5, 3, ws, no, ni, &err), &err);
+    for (int64_t i = 0; i < m * n; i++) w2[i] = 0.0f;
+    CHECK_OK(lq_device_gptq_sweep(d, LQ_TYPE_Q4_K, "w", w2, m, n, u, imp, dead, 256, q2, NULL, &l2, &err), &err);
+    CHECK(!memcmp(q1, q2, m * lq_row_size(LQ_TYPE_Q4_K, n)) && l2 == l1);
+    CHECK_OK(lq_device_layer_done(d, 5, &err), &err);
     w[3 * n + 5] = 1e30f; /* overflows the fp16 block scale */
     CHECK(lq_device_gptq_sweep(d, LQ_TYPE_Q4_K, "w", w, m, n, u, imp, dead, 256, q1, NULL, &l1, &err) ==
               LQ_ERR_NUMERIC && strstr(err.msg, "row 3"));
