@@ -1267,8 +1267,10 @@ bool lq_cuda_compiled(void);
  * given. LQ_ERR_INVALID naming the string otherwise. */
 lq_status lq_device_parse(const char *spec, lq_device_kind *kind, int *index, lq_error *err);
 /* Resolves a --device value against the devices present. cuda / cuda:N without such a device:
- * LQ_ERR_UNSUPPORTED ("--device cuda: no CUDA device present" / "built without CUDA") or
- * LQ_ERR_INVALID (index out of range). */
+ * LQ_ERR_UNSUPPORTED, "--device cuda: <why>" with the loader's reason ("no CUDA driver (...)",
+ * "no CUDA device (...)", "CUDA backend: <path>: ABI N, expected M", "built without CUDA", ...),
+ * or LQ_ERR_INVALID (index out of range). auto without a device: the CPU, and the note says
+ * "device: cpu (auto: <why>)". */
 lq_status lq_device_select(const char *spec, lq_device *out, lq_error *err);
 /* The CUDA backend is the module liblq_cuda.so, loaded on the first device request (selection
  * above, lq_cuda_device_count): $LQ_CUDA_MODULE, else (after a driver probe through
