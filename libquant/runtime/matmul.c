@@ -146,27 +146,42 @@ static lq_status grow(rt_act_buf *b, size_t need, lq_error *err) {
     return LQ_OK;
 }
 
-/* x quantized to the vec-dot type, one row per token */
-static lq_status quantize_act(lq_type type, const float *x, int64_t n_tok, int64_t n_in, rt_act_buf *buf,
-                              lq_error *err) {
-    size_t row_bytes = lq_row_size(type, n_in);
-    lq_status st = grow(buf, row_bytes * (size_t)n_tok, err);
-    if (st) return st;
-    for (int64_t t = 0; t < n_tok; t++)
-        lq_kernel_quantize_act(type, x + t * n_in, (char *)buf->data + (size_t)t * row_bytes, n_in);
-    return LQ_OK;
+/* Quantizing the activations of a batch, token by token, over the pool (serial, it would keep
+ * the other threads idle for a few percent of prompt processing). */
+typedef struct act_job {
+    lq_type act_type; /* vec-dot type, or Q8_0 then repacked for tiles of weight type w_type */
+    bool tiled;
+    lq_type w_type;
+    const float *x;
+    int64_t n_in;
+    char *dst;
+    size_t stride;
+} act_job;
+
+static void act_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const act_job *j = (const act_job *)ctx;
+    _Alignas(64) char q8[RT_GEMM_MAX_IN / 32 * sizeof(lq_block_q8_0)]; /* one token's Q8_0 blocks */
+    for (int64_t t = begin; t < end; t++) {
+        const float *xt = j->x + t * j->n_in;
+        char *out = j->dst + (size_t)t * j->stride;
+        if (!j->tiled) {
+            lq_kernel_quantize_act(j->act_type, xt, out, j->n_in);
+            continue;
+        }
+        /* the kernels' Q8_0 (llama.cpp's activation rounding), repacked for the tiles */
+        lq_kernel_quantize_act(LQ_TYPE_Q8_0, xt, q8, j->n_in);
+        rt_gemm_pack_act(j->w_type, q8, j->n_in, out);
+    }
 }
 
-/* x quantized to Q8_0 by the kernels (llama.cpp's activation rounding), repacked for tiles */
-static lq_status pack_tiled(const rt_weight *w, const float *x, int64_t n_tok, rt_act_buf *buf, lq_error *err) {
-    size_t stride = rt_gemm_act_stride(w->n_in), q8_bytes = lq_row_size(LQ_TYPE_Q8_0, w->n_in);
-    lq_status st = grow(buf, stride * (size_t)n_tok + q8_bytes, err);
+static lq_status quantize_batch(act_job *job, int64_t n_tok, rt_act_buf *buf, lq_pool *pool, int n_threads,
+                                lq_error *err) {
+    lq_status st = grow(buf, job->stride * (size_t)n_tok, err);
     if (st) return st;
-    void *q8 = (char *)buf->data + stride * (size_t)n_tok; /* scratch row after the packed rows */
-    for (int64_t t = 0; t < n_tok; t++) {
-        lq_kernel_quantize_act(LQ_TYPE_Q8_0, x + t * w->n_in, q8, w->n_in);
-        rt_gemm_pack_act(w->type, q8, w->n_in, (char *)buf->data + (size_t)t * stride);
-    }
+    job->dst = (char *)buf->data;
+    int threads = n_tok >= 8 ? n_threads : 1;
+    lq_pool_run_chunks(pool, n_tok, (n_tok + 4 * threads - 1) / (4 * threads), threads, act_worker, job);
     return LQ_OK;
 }
 
@@ -199,12 +214,14 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
             job.tiled[k] = job.tiled[same];
             continue;
         }
-        lq_status st = act_types[k] >= ACT_TILED ? pack_tiled(mm[k].w, x, n_tok, &act[k], err)
-                                                  : quantize_act((lq_type)act_types[k], x, n_tok, job.n_in, &act[k], err);
+        bool tiled = act_types[k] >= ACT_TILED;
+        act_job aj = {tiled ? LQ_TYPE_Q8_0 : (lq_type)act_types[k], tiled, mm[k].w->type, x, job.n_in, NULL,
+                      tiled ? rt_gemm_act_stride(job.n_in) : lq_row_size((lq_type)act_types[k], job.n_in)};
+        lq_status st = quantize_batch(&aj, n_tok, &act[k], pool, n_threads, err);
         if (st) return st;
-        job.tiled[k] = act_types[k] >= ACT_TILED;
+        job.tiled[k] = tiled;
         job.act[k] = act[k].data;
-        job.act_row_bytes[k] = job.tiled[k] ? rt_gemm_act_stride(job.n_in) : lq_row_size((lq_type)act_types[k], job.n_in);
+        job.act_row_bytes[k] = aj.stride;
     }
     /* starting threads costs tens of microseconds: not worth it for tiny products */
     int threads = work < 65536.0 ? 1 : n_threads;
