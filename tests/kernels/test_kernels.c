@@ -614,6 +614,13 @@ static void test_matvec(void) {
                            "%s matvec (%s, %" PRId64 " rows, %d threads) differs from dot_q row by row",
                            tname(ktypes[k].type), simd_names[level], rows, threads);
                 }
+                /* the caller's-thread variant on a sub-range [1, rows): writes exactly those */
+                for (int64_t r = 0; r < 10; r++) out[r] = -12345.0f;
+                lq_kernel_matvec_q_rows(ktypes[k].type, w, row_bytes, 1, rows, a, n, out);
+                bool outside_kept = out[0] == -12345.0f && (rows >= 10 || out[rows] == -12345.0f);
+                CHECKF(outside_kept && !memcmp(out + 1, want + 1, sizeof(float) * (size_t)(rows - 1)),
+                       "%s matvec rows [1, %" PRId64 ") (%s) differ from dot_q or write outside",
+                       tname(ktypes[k].type), rows, simd_names[level]);
             }
         }
         free(w);
@@ -623,6 +630,9 @@ static void test_matvec(void) {
     float out[2] = {0, 0};
     uint8_t blk[64] = {0};
     lq_kernel_matvec_q(LQ_TYPE_Q4_0, blk, 18, 2, blk, 33, out, 1);
+    CHECK(isnan(out[0]) && isnan(out[1]));
+    out[0] = out[1] = 0;
+    lq_kernel_matvec_q_rows(LQ_TYPE_Q4_0, blk, 18, 0, 2, blk, 33, out);
     CHECK(isnan(out[0]) && isnan(out[1]));
 }
 
