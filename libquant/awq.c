@@ -197,13 +197,27 @@ typedef struct clip_job {
     float *w;
     int64_t n_out, n_in, t;
     const float *x;
+    const double *h; /* or the Hessian of the input (n_in × n_in): then x is unused */
     int block;
     double *ratio_sum; /* per row */
 } clip_job;
 
-/* Σ_t (x_t·(q − w))² for one block: q, w block values, x columns [b0, b0+n) */
+/* Σ_t (x_t·(q − w))² for one block: q, w block values, x columns [b0, b0+n); with the Hessian
+ * H = Σ x·xᵀ the same sum over every calibration token is dᵀ·H_bb·d, H_bb the block's diagonal
+ * sub-block. */
 static double clip_error(const clip_job *j, int64_t b0, const float *q, const float *w) {
     double err = 0.0;
+    if (j->h) {
+        double d[256];
+        for (int e = 0; e < j->block; e++) d[e] = (double)q[e] - w[e];
+        for (int e = 0; e < j->block; e++) {
+            const double *hr = j->h + (b0 + e) * j->n_in + b0;
+            double acc = 0.0;
+            for (int f = 0; f < j->block; f++) acc += hr[f] * d[f];
+            err += d[e] * acc;
+        }
+        return err;
+    }
     for (int64_t tt = 0; tt < j->t; tt++) {
         const float *xt = j->x + tt * j->n_in + b0;
         float d = 0.0f;
@@ -251,19 +265,29 @@ static void clip_worker(void *ctx, int64_t begin, int64_t end, int thread_index)
     for (int64_t r = begin; r < end; r++) clip_row((const clip_job *)ctx, r);
 }
 
-lq_status lq_awq_clip(lq_type type, float *w, int64_t n_out, int64_t n_in, const float *x,
-                      int64_t t, int n_threads, double *mean_ratio, lq_error *err) {
+static lq_status awq_clip(lq_type type, float *w, int64_t n_out, int64_t n_in, const float *x,
+                         int64_t t, const double *h, int n_threads, double *mean_ratio, lq_error *err) {
     const lq_type_traits *tr = lq_type_get(type);
     if (!tr || !tr->is_quantized || !tr->has_codec || n_in % tr->block_size != 0 || tr->block_size > 256)
         return lq_fail(err, LQ_ERR_UNSUPPORTED, "awq clip: type %d does not fit rows of %lld",
                        (int)type, (long long)n_in);
     double *ratio = (double *)lq_calloc((size_t)n_out, sizeof(double), err, "awq clip");
     if (!ratio) return LQ_ERR_NOMEM;
-    clip_job job = {type, w, n_out, n_in, t, x, tr->block_size, ratio};
+    clip_job job = {type, w, n_out, n_in, t, x, h, tr->block_size, ratio};
     lq_parallel_for(n_out, n_threads, clip_worker, &job);
     double sum = 0.0;
     for (int64_t r = 0; r < n_out; r++) sum += ratio[r];
     if (mean_ratio) *mean_ratio = n_out ? sum / (double)n_out : 1.0;
     free(ratio);
     return LQ_OK;
+}
+
+lq_status lq_awq_clip(lq_type type, float *w, int64_t n_out, int64_t n_in, const float *x,
+                      int64_t t, int n_threads, double *mean_ratio, lq_error *err) {
+    return awq_clip(type, w, n_out, n_in, x, t, NULL, n_threads, mean_ratio, err);
+}
+
+lq_status lq_awq_clip_h(lq_type type, float *w, int64_t n_out, int64_t n_in, const double *h,
+                        int n_threads, double *mean_ratio, lq_error *err) {
+    return awq_clip(type, w, n_out, n_in, NULL, 0, h, n_threads, mean_ratio, err);
 }

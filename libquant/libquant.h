@@ -1177,7 +1177,8 @@ typedef struct lq_passes_opts {
     int awq_grid;              /* alpha grid points (0 → 20) */
     bool awq_no_clip;
     int64_t search_tokens;     /* tokens sampled (evenly) for the AWQ / SmoothQuant searches
-                                * (0 → 4096); the clip search uses up to 512 of them */
+                                * (0 → 4096); the clip search sums over every calibration
+                                * token through the Hessians instead */
     const lq_stats *imatrix;   /* importance for grid fits (rescaled by folded scales), or NULL:
                                 * GPTQ then uses diag(H), RTN none */
     bool no_error;             /* skip the per-tensor output errors (lq_pass_tensor.err_*) */

@@ -50,6 +50,12 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
  * applied to w in place. mean_ratio: average chosen max_val/absmax. */
 lq_status lq_awq_clip(lq_type type, float *w, int64_t n_out, int64_t n_in, const float *x,
                       int64_t t, int n_threads, double *mean_ratio, lq_error *err);
+/* The same search with the error summed over every calibration token through the Hessian of
+ * the input (h: n_in × n_in, Σ x·xᵀ up to a constant): error = dᵀ·H_bb·d per block. What the
+ * passes driver uses: llm-awq's 512-token sample chose clips that lowered the in-sample error
+ * but raised held-out KLD (README, AWQ investigation). */
+lq_status lq_awq_clip_h(lq_type type, float *w, int64_t n_out, int64_t n_in, const double *h,
+                        int n_threads, double *mean_ratio, lq_error *err);
 
 /* SmoothQuant migration scales s_j = max|x_j|^alpha / max|W_j|^(1-alpha) (max over the rows of
  * every linear sharing the input; both clamped ≥ 1e-5). */
