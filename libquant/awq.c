@@ -190,6 +190,39 @@ done:
     return st;
 }
 
+/* Mean squared block output error of the group with every linear l fake-quantized from wc[l]
+ * (its type's codec), against the float group g->w. x: t × n_in sampled inputs. */
+lq_status lq_awq_group_loss(const awq_group *g, const float *const *wc, int64_t n_in, const float *x,
+                            int64_t t, int n_threads, double *loss, lq_error *err) {
+    int64_t width = 0, max_out = 0, total_w = 0;
+    for (int l = 0; l < g->n_lin; l++) {
+        width += g->n_out[l];
+        if (g->n_out[l] > max_out) max_out = g->n_out[l];
+        total_w += g->n_out[l] * n_in;
+    }
+    if (g->down) width = g->n_down_out;
+    size_t out_n = (size_t)t * (size_t)width;
+    float *ref = lq_malloc(out_n * sizeof(float), err, "awq");
+    float *out = lq_malloc(out_n * sizeof(float), err, "awq");
+    float *tmp = lq_malloc((size_t)t * (size_t)max_out * 2 * sizeof(float), err, "awq");
+    float *wq = lq_malloc((size_t)total_w * sizeof(float), err, "awq");
+    lq_status st = ref && out && tmp && wq ? LQ_OK : LQ_ERR_NOMEM;
+    const float *wl[3];
+    float *wp = wq;
+    for (int l = 0; l < g->n_lin && st == LQ_OK; l++) {
+        st = lq_pass_fakequant(g->type[l], wc[l], wp, g->n_out[l], n_in, NULL, n_threads, err);
+        wl[l] = wp;
+        wp += g->n_out[l] * n_in;
+    }
+    if (st == LQ_OK) {
+        group_forward(g, g->w, x, t, n_in, ref, tmp, n_threads);
+        group_forward(g, wl, x, t, n_in, out, tmp, n_threads);
+        *loss = sum_sq_diff(ref, out, out_n) / (double)(out_n ? out_n : 1);
+    }
+    free(ref), free(out), free(tmp), free(wq);
+    return st;
+}
+
 /* ---- clip search -------------------------------------------------------------------------- */
 
 typedef struct clip_job {

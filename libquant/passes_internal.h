@@ -45,6 +45,11 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
                               double *alpha, double *loss_plain, double *loss_best,
                               lq_error *err);
 
+/* Mean squared block output error (as lq_awq_search_scale measures it) with each linear l
+ * fake-quantized from wc[l] (same shapes as g->w[l]) against the float group. */
+lq_status lq_awq_group_loss(const awq_group *g, const float *const *wc, int64_t n_in, const float *x,
+                            int64_t t, int n_threads, double *loss, lq_error *err);
+
 /* AWQ clipping per GGUF block (block / super-block of the row): max_val = absmax·(1 − k/20),
  * k = 0..9; error = Σ_t (Σ_e x_te·(q_e − w_e))² over the t sampled tokens; the best clamp is
  * applied to w in place. mean_ratio: average chosen max_val/absmax. */

@@ -74,6 +74,21 @@ static void test_clip(lq_type type, const float *x, const float *w) {
     double ratio;
     lq_error err;
     CHECK_OK(lq_awq_clip(type, wc, N_OUT, N_IN, x, 256, 2, &ratio, &err), &err);
+    /* the Hessian form sums the same errors: with H = XᵀX of those 256 tokens, same clamps */
+    double *h = calloc((size_t)N_IN * N_IN, sizeof(double));
+    for (int t = 0; t < 256; t++)
+        for (int i = 0; i < N_IN; i++)
+            for (int j = 0; j < N_IN; j++) h[i * N_IN + j] += (double)x[t * N_IN + i] * x[t * N_IN + j];
+    float *wh = malloc(sizeof(float) * N_OUT * N_IN);
+    memcpy(wh, w, sizeof(float) * N_OUT * N_IN);
+    double ratio_h;
+    CHECK_OK(lq_awq_clip_h(type, wh, N_OUT, N_IN, h, 2, &ratio_h, &err), &err);
+    int differ = 0;
+    for (int i = 0; i < N_OUT * N_IN; i++) differ += wh[i] != wc[i];
+    /* fp32 vs fp64 sums can flip a near-tie between two clamps: allow a few blocks' worth */
+    CHECKF(differ <= N_OUT * N_IN / 50 && fabs(ratio_h - ratio) < 0.01, "%d weights differ, ratio %g vs %g", differ,
+           ratio_h, ratio);
+    free(h), free(wh);
     double before = clip_error(x, w, w, type), after = clip_error(x, w, wc, type);
     fprintf(stderr, "%-5s clip: mean ratio %.3f, output MSE %.4g -> %.4g\n", lq_type_get(type)->name, ratio, before, after);
     CHECK(ratio < 1.0 && ratio >= 0.55);
