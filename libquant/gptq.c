@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_ROWS 32 /* rows per task (fixed: the result does not depend on the threads) */
+#define CHUNK_ROWS 64 /* rows per task (fixed: the result does not depend on the threads) */
 #define SUB 32        /* sub-batch width; divides every grid block (32 or 256) */
 
 /* ---- Hessian ------------------------------------------------------------------------------ */

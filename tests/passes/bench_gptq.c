@@ -10,7 +10,9 @@
  *             → compared with sgemm
  *   factor    fp64: Cholesky of J·(H + damp·I)·J (n³/3) + triangular inverse (n³/3) → dgemm
  *   sweep     GPTQ's column sweep: error propagation 2·n_out·n², fp32 (lazy sgemm + in-block
- *             updates; the grid fits are extra work not counted) → sgemm
+ *             updates; the grid fits are extra work not counted) → sgemm. The grid fits are the
+ *             codec's own (the same fits RTN makes, once per block): "sweep - RTN" subtracts the
+ *             time of RTN quantizing the same matrix to show the propagation work alone.
  * Both references run at the same thread count, split into fixed row chunks like the passes.
  * The machine is shared: rates are given per core of process CPU time (flops / CPU seconds),
  * which stays meaningful under time slicing, next to wall-clock seconds. Inputs are random
@@ -132,7 +134,7 @@ int main(int argc, char **argv) {
     const shape weights[] = {{"attn_q", n_embd, n_embd, 0}, {"attn_k", n_embd, n_kv, 0}, {"attn_v", n_embd, n_kv, 0},
                              {"attn_output", n_embd, n_embd, 1}, {"ffn_gate", n_embd, n_ff, 2},
                              {"ffn_up", n_embd, n_ff, 2}, {"ffn_down", n_ff, n_embd, 3}};
-    phase ph_h = {0}, ph_c = {0}, ph_s = {0};
+    phase ph_h = {0}, ph_c = {0}, ph_s = {0}, ph_r = {0};
     lq_gptq_prep *prep[4] = {NULL};
     for (int k = 0; k < 4; k++) {
         int64_t n = inputs[k].n_in;
@@ -182,6 +184,10 @@ int main(int argc, char **argv) {
         double flops = 2.0 * s->n_out * (double)s->n_in * s->n_in;
         row("sweep", detail, flops, dt, sgemm, "sgemm");
         add(&ph_s, flops, dt);
+        t0 = start();
+        if (lq_quantize_rows_mt(type, w, q, s->n_out, s->n_in, NULL, n_threads, &err)) return 1;
+        timer rt = stop(t0);
+        add(&ph_r, 0, rt);
         free(w), free(q);
     }
     printf("\nlayer totals (%d threads; references: sgemm %.1f, dgemm %.1f GFLOP/s per core)\n", n_threads, sgemm, dgemm);
@@ -195,6 +201,10 @@ int main(int argc, char **argv) {
         printf("%-26s %-9s %7.2f %8.2f %8.1f %12.1f %6.0f %% %s\n", names[i], prec[i], all[i]->wall, all[i]->cpu,
                all[i]->flops / 1e9, rate, 100 * rate / refs[i], i == 1 ? "dgemm" : "sgemm");
     }
+    double rate = ph_s.flops / (ph_s.cpu - ph_r.cpu) / 1e9;
+    printf("%-26s %-9s %7.2f %8.2f %8.1f %12.1f %6.0f %% sgemm (RTN of the same matrices: %.2f s CPU)\n",
+           "gptq sweep - RTN", "fp32", ph_s.wall - ph_r.wall, ph_s.cpu - ph_r.cpu, ph_s.flops / 1e9, rate,
+           100 * rate / sgemm, ph_r.cpu);
     for (int k = 0; k < 4; k++) lq_gptq_prep_free(prep[k]);
     return 0;
 }
