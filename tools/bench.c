@@ -131,12 +131,12 @@ static model_info describe(const lq_model *m) {
 /* llama-bench's columns, then (tg only) the memory-bandwidth bound and the fraction of it */
 static void print_markdown(const model_info *mi, const bench_args *a, const bench_result *res, int n_res,
                            double bw, uint64_t token_bytes) {
-    printf("| model                          |       size |     params | backend | threads |  test |              t/s |"
+    printf("| model                          |        size |     params | backend | threads |  test |              t/s |"
            " read GB/s | bound t/s | %% of bound |\n");
-    printf("| ------------------------------ | ---------: | ---------: | ------- | ------: | ----: | ---------------: |"
+    printf("| ------------------------------ | ----------: | ---------: | ------- | ------: | ----: | ---------------: |"
            " --------: | --------: | ---------: |\n");
     for (int i = 0; i < n_res; i++) {
-        printf("| %-30s | %6.2f MiB | %8.2f M | CPU     | %7d | %5s | %8.2f ± %5.2f |", mi->label,
+        printf("| %-30s | %7.2f MiB | %8.2f M | CPU     | %7d | %5s | %8.2f ± %5.2f |", mi->label,
                (double)mi->bytes / (1 << 20), (double)mi->params / 1e6, a->n_threads, res[i].name,
                res[i].mean, res[i].stddev);
         if (res[i].name[0] == 't' && bw > 0 && token_bytes > 0) {
