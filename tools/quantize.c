@@ -414,6 +414,19 @@ static void print_pass_rates(const lq_passes_report *r) {
             r->error_seconds);
 }
 
+/* OpenBLAS 0.3.21 does not know newer x86 CPUs (this machine: family 6 model 207) and falls back
+ * to its SSE3 kernels, about 3x slower than its AVX-512 ones here; the core type can only be chosen
+ * before the library loads, so say how. */
+static void warn_generic_blas(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!strcmp(lq_passes_blas_core(), "Prescott") && __builtin_cpu_supports("avx2"))
+        fprintf(stderr, "warning: OpenBLAS does not recognise this CPU and runs its generic SSE3 kernels; "
+                "OPENBLAS_CORETYPE=%s makes the Hessians and GPTQ about 3x faster\n",
+                __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell");
+#endif
+}
+
 static lq_status run_passes(qargs *a, lq_tensor_set **set, lq_error *err) {
     lq_model *m = NULL;
     lq_tokenizer *tok = NULL;
@@ -446,12 +459,7 @@ static lq_status run_passes(qargs *a, lq_tensor_set **set, lq_error *err) {
             a->passes.progress = draw_layer_progress;
             a->passes.rate_probe = true;
         }
-        const char *core = lq_passes_blas_core();
-        __builtin_cpu_init();
-        if (!a->quiet && !strcmp(core, "Prescott") && __builtin_cpu_supports("avx2"))
-            fprintf(stderr, "warning: OpenBLAS does not recognise this CPU and runs its generic SSE3 kernels; "
-                    "OPENBLAS_CORETYPE=%s makes the Hessians and GPTQ about 3x faster\n",
-                    __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell");
+        if (!a->quiet) warn_generic_blas();
         lq_passes_report *rep = &a->prep;
         a->calib_n_chunks = chunks.n_chunks;
         a->calib_chunk_size = chunks.chunk_size;
