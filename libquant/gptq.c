@@ -18,6 +18,7 @@
  * Threads: rows are independent given U. Rows are processed in fixed chunks of CHUNK_ROWS rows
  * (each chunk does its own column sweep and lazy sgemms, see sweep_chunk), so the result does not
  * depend on the number of threads. */
+#include "device_adapters.h"
 #include "passes_internal.h"
 
 #include <inttypes.h>
@@ -446,7 +447,9 @@ lq_status lq_gptq_quantize_prepared(lq_type type, const char *name, const float 
     int64_t lazy = ((int64_t)o.block_size + t->block_size - 1) / t->block_size * t->block_size;
     sweep_job job = {type, name, w, n_out, n_in, p->u, imp, p->dead, t->block_size, t->block_bytes,
                      lq_row_size(type, n_in), lazy, (uint8_t *)dst, deq, NULL, NULL, NULL};
-    st = run_sweep(&job, o.n_threads, &rep->loss, err);
+    st = o.device ? lq_device_gptq_sweep(o.device, type, name, w, n_out, n_in, p->u, imp, p->dead, lazy,
+                                         dst, deq, &rep->loss, err)
+                  : run_sweep(&job, o.n_threads, &rep->loss, err);
     if (st == LQ_ERR_NUMERIC) { /* blown-up propagation (or overflowing block): plain RTN */
         rep->rtn_fallback = true;
         snprintf(rep->note, sizeof rep->note, "sweep failed (%.100s): RTN", err ? err->msg : "");

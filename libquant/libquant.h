@@ -643,6 +643,11 @@ lq_status lq_runtime_create(const lq_model *m, const lq_runtime_opts *opts, lq_r
                             lq_error *err);
 void lq_runtime_free(lq_runtime *rt);
 void lq_runtime_set_hook(lq_runtime *rt, lq_linear_hook hook, void *ctx);
+/* Runs the linear layers' products on an opened device (NULL: the CPU again). Products there
+ * use fp32 activations (compare with f32_activations); types without a device kernel stay on
+ * the CPU. d must outlive the runtime's use of it. */
+typedef struct lq_device_ctx lq_device_ctx; /* "CUDA backend / devices" below */
+void lq_runtime_set_device(lq_runtime *rt, lq_device_ctx *d);
 void lq_runtime_reset(lq_runtime *rt); /* clears the KV cache */
 /* Evaluates n_tokens tokens at positions n_past.. (appending to the KV cache); writes logits
  * for every token (n_tokens × n_vocab) when logits != NULL, else only computes the cache.
@@ -1106,6 +1111,7 @@ typedef struct lq_gptq_opts {
     int n_threads;           /* 0 = all cores; the result does not depend on it */
     const float *importance; /* n_in per-column importance for lq_grid_fit (an imatrix row), or
                               * NULL: diag(H) */
+    struct lq_device_ctx *device; /* NULL: CPU; else the sweep runs there (lq_device_open) */
 } lq_gptq_opts;
 
 typedef struct lq_gptq_report {
@@ -1186,6 +1192,8 @@ typedef struct lq_passes_opts {
     int n_threads;             /* 0 = all cores; results do not depend on it */
     lq_pass_progress_fn progress;
     void *progress_ctx;
+    struct lq_device_ctx *device; /* NULL: CPU; else Hessians, AWQ searches, GPTQ sweeps and the
+                                   * forward passes' products run there (lq_device_open) */
 } lq_passes_opts;
 /* Defaults: method GPTQ, SmoothQuant off, everything else 0. */
 void lq_passes_opts_default(lq_passes_opts *o);

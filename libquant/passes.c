@@ -10,6 +10,7 @@
  *
  * Layers are evaluated in batches of sequences (~4096 tokens) to bound the runtime's scratch
  * memory; Hessians accumulate batch by batch (fixed order: deterministic). */
+#include "device_adapters.h"
 #include "passes_internal.h"
 
 #include <math.h>
@@ -91,6 +92,7 @@ typedef struct capture {
     /* hessian mode */
     lq_hessian *hs[IN_COUNT];
     int n_threads;
+    lq_device_ctx *device; /* Hessian sums on the device (NULL: CPU) */
     double hessian_flops, hessian_seconds;
 } capture;
 
@@ -119,7 +121,8 @@ static void capture_hook(void *ctx, const char *name, const float *x, int64_t n_
     if (k < 0 || n_in != c->n_in[k]) return;
     if (c->hs[k]) {
         double t0 = now_s();
-        lq_hessian_add(c->hs[k], x, n_tokens, c->n_threads);
+        if (c->device) lq_device_hessian_add(c->device, c->hs[k], x, n_tokens);
+        else lq_hessian_add(c->hs[k], x, n_tokens, c->n_threads);
         c->hessian_seconds += now_s() - t0;
         /* flops of the half (upper panels) that is actually computed: n_in²·tokens */
         c->hessian_flops += (double)n_in * (double)n_in * (double)n_tokens;
@@ -364,8 +367,12 @@ static lq_status awq_group_run(driver *d, layer_state *L, capture *c, const int 
         x_mean[j] = (float)(c->sum_abs[kind][j] / (double)(c->n_tok[kind] ? c->n_tok[kind] : 1));
     double alpha = 0, loss0 = 0, loss = 0;
     int grid = d->o->awq_grid > 0 ? d->o->awq_grid : 20;
-    st = lq_awq_search_scale(&g, n, c->sample[kind], c->taken[kind], x_mean, grid, d->n_threads, s,
-                             &alpha, &loss0, &loss, err);
+    st = d->o->device ? lq_device_awq_search_scale(d->o->device, &g, n, c->sample[kind], c->taken[kind], x_mean,
+                                                   grid, s, &alpha, &loss0, &loss, err)
+                      : LQ_ERR_UNSUPPORTED;
+    if (st == LQ_ERR_UNSUPPORTED) /* CPU, or AWQ+GPTQ (GPTQ per candidate stays on the CPU) */
+        st = lq_awq_search_scale(&g, n, c->sample[kind], c->taken[kind], x_mean, grid, d->n_threads, s,
+                                 &alpha, &loss0, &loss, err);
     if (st != LQ_OK) {
         lq_fail_wrap(err, "%s: awq scale search", L->names[lins[0]]);
         goto done;
@@ -668,7 +675,7 @@ static lq_status gptq_linear(driver *d, layer_state *L, int l, const lq_gptq_pre
     if (st == LQ_OK) st = importance_of(d, L, l, &imp, err);
     if (st == LQ_OK) st = alloc_q(L, l, err);
     if (st == LQ_OK) {
-        lq_gptq_opts go = {d->o->percdamp, d->o->gptq_block, d->n_threads, imp};
+        lq_gptq_opts go = {d->o->percdamp, d->o->gptq_block, d->n_threads, imp, d->o->device};
         double t0 = now_s();
         st = lq_gptq_quantize_prepared(L->types[l], L->names[l], L->w[l], L->n_out[l], prep, &go, L->q[l],
                                        deq, &L->rep[l].report, err);
@@ -695,6 +702,7 @@ static lq_status gptq_layer(driver *d, layer_state *L, lq_error *err) {
         capture c;
         memset(&c, 0, sizeof c);
         c.n_threads = d->n_threads;
+        c.device = d->o->device;
         lq_hessian hs[IN_COUNT];
         memset(hs, 0, sizeof hs);
         bool any = false;
@@ -720,6 +728,8 @@ static lq_status gptq_layer(driver *d, layer_state *L, lq_error *err) {
         float *hf[IN_COUNT] = {NULL};
         for (int k = 0; k < IN_COUNT && st == LQ_OK; k++)
             if (c.hs[k]) {
+                st = lq_device_hessian_collect(d->o->device, c.hs[k], err);
+                if (st != LQ_OK) break;
                 lq_hessian_finish(c.hs[k]);
                 st = gptq_prepare_kind(d, L, k, c.hs[k], &prep[k], err);
                 if (st == LQ_OK && !d->o->no_error &&
@@ -751,6 +761,7 @@ static void free_capture(capture *c) {
 static lq_status stats_pass(driver *d, layer_state *L, capture *c, lq_hessian *hs, lq_error *err) {
     memset(c, 0, sizeof *c);
     c->n_threads = d->n_threads;
+    c->device = d->o->device;
     int64_t want = d->o->search_tokens > 0 ? d->o->search_tokens : 4096;
     if (want > d->n_rows) want = d->n_rows;
     c->stats = true;
@@ -772,6 +783,7 @@ static lq_status stats_pass(driver *d, layer_state *L, capture *c, lq_hessian *h
         }
     }
     lq_status st = run_layer(d, L->il, false, c, err);
+    for (int k = 0; k < IN_COUNT && hs && st == LQ_OK; k++) st = lq_device_hessian_collect(d->o->device, &hs[k], err);
     for (int k = 0; k < IN_COUNT && hs; k++) lq_hessian_finish(&hs[k]);
     return st;
 }
@@ -839,6 +851,7 @@ static lq_status hessian_pass(driver *d, layer_state *L, lq_hessian *hs, lq_erro
     capture c;
     memset(&c, 0, sizeof c);
     c.n_threads = d->n_threads;
+    c.device = d->o->device;
     lq_status st = LQ_OK;
     for (int k = 0; k < IN_COUNT && st == LQ_OK; k++) {
         int lk = k_kind_lin[k];
@@ -851,6 +864,7 @@ static lq_status hessian_pass(driver *d, layer_state *L, lq_hessian *hs, lq_erro
     d->rep->hessian_flops += c.hessian_flops;
     d->rep->hessian_seconds += c.hessian_seconds;
     d->rep->forward_seconds -= c.hessian_seconds;
+    for (int k = 0; k < IN_COUNT && st == LQ_OK; k++) st = lq_device_hessian_collect(d->o->device, &hs[k], err);
     for (int k = 0; k < IN_COUNT && st == LQ_OK; k++) lq_hessian_finish(&hs[k]);
     return st;
 }
@@ -883,8 +897,11 @@ static lq_status process_layer(driver *d, int64_t il, lq_error *err) {
     for (int l = 0; l < L_COUNT && st == LQ_OK; l++)
         if (L.w_changed[l]) st = set_runtime(d, &L, l, L.w[l], err);
     if (st == LQ_OK && rtn_measured && !(awq || sq)) st = hessian_pass(d, &L, hs, err);
+    if (st == LQ_OK && gptq && d->o->device) /* the layer's final weights: one staged upload */
+        st = lq_device_stage_matrices(d->o->device, il, L_COUNT, L.w, L.n_out, L.n_in, err);
     if (st == LQ_OK && gptq) st = gptq_layer(d, &L, err);
     else if (st == LQ_OK && method != LQ_PASS_NONE) st = rtn_layer(d, &L, rtn_measured ? hs : NULL, err);
+    if (gptq && d->o->device) lq_device_layer_done(d->o->device, il, NULL); /* after its last sweep */
     for (int k = 0; k < IN_COUNT; k++) lq_hessian_free(&hs[k]);
     if (st == LQ_OK) st = run_layer(d, il, true, NULL, err); /* inputs of the next layer */
     if (st == LQ_OK) st = emit_layer(d, &L, err);
@@ -945,6 +962,7 @@ lq_status lq_passes_run(const lq_model *m, const lq_plan *plan, const int32_t *t
 
     lq_runtime_opts ro = {d.n_threads, (int)n_tok, (int)n_tok, true, LQ_ACT_INT8_NONE};
     if ((st = lq_runtime_create(m, &ro, &d.rt, err))) return st;
+    lq_runtime_set_device(d.rt, o->device);
     size_t hidden_n = (size_t)d.n_rows * (size_t)d.n_embd;
     size_t batch_n = (size_t)d.batch_seq * (size_t)n_tok * (size_t)d.n_embd;
     d.hidden = lq_malloc(hidden_n * sizeof(float), err, "calibration activations");

@@ -25,10 +25,11 @@ static const char *bench_usage =
     "  -r N         repetitions (default 5)\n"
     "  -t N         threads (default: all cores)\n"
     "  -b N         prompt batch size (default 512)\n"
-    "  --json FILE  write the results as JSON\n\n" LQ_EXIT_CODES_HELP;
+    "  --json FILE  write the results as JSON\n"
+    LQ_CLI_DEVICE_HELP "\n" LQ_EXIT_CODES_HELP;
 
 typedef struct bench_args {
-    const char *model, *json;
+    const char *model, *json, *device;
     int n_prompt, n_gen, reps, n_threads, n_batch;
 } bench_args;
 
@@ -69,6 +70,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             rc = parse_int("-b", v, 1, &a->n_batch);
         } else if (lq_cli_opt(argc, argv, &i, "--json", &v)) {
             if (!(a->json = v)) return lq_cli_usage_error("bench", "--json needs a file");
+        } else if (lq_cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!(a->device = v)) return lq_cli_usage_error("bench", "--device needs auto, cpu, cuda or cuda:N");
         } else if (argv[i][0] == '-') {
             return lq_cli_usage_error("bench", "unknown option '%s'", argv[i]);
         } else if (!a->model) {
@@ -203,11 +206,15 @@ int lq_cmd_bench(int argc, char **argv) {
     bench_result res[2];
     memset(res, 0, sizeof res);
     int n_res = 0;
+    lq_device dev;
+    lq_device_ctx *device = NULL;
+    if ((rc = lq_cli_device("bench", a.device, false, &dev, &device))) return rc;
     lq_status st = lq_model_open(a.model, &m, &err);
     if (!st) {
         int n_ctx = (a.n_prompt > a.n_gen ? a.n_prompt : a.n_gen) + 1;
         lq_runtime_opts o = {a.n_threads, n_ctx, a.n_batch, false, LQ_ACT_INT8_NONE};
         st = lq_runtime_create(m, &o, &rt, &err);
+        if (!st) lq_runtime_set_device(rt, device);
     }
     if (!st) {
         model_info mi = describe(m);
@@ -235,6 +242,7 @@ int lq_cmd_bench(int argc, char **argv) {
     }
     for (int i = 0; i < 2; i++) free(res[i].ts);
     lq_runtime_free(rt);
+    lq_device_close(device);
     lq_model_close(m);
     return st ? lq_cli_report("bench", &err) : LQ_EXIT_OK;
 }

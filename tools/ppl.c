@@ -26,11 +26,11 @@ static const char *ppl_usage =
     "  -t N              threads (default: all cores)\n"
     "  --json FILE       write a JSON report\n"
     "  --kld-base FILE   also save the scored log-probabilities (llama.cpp's logits file)\n"
-    "  --kld FILE        compare with a saved base: KL divergence, top-token agreement, dp\n\n"
-    LQ_EXIT_CODES_HELP;
+    "  --kld FILE        compare with a saved base: KL divergence, top-token agreement, dp\n"
+    LQ_CLI_DEVICE_HELP "\n" LQ_EXIT_CODES_HELP;
 
 typedef struct ppl_args {
-    const char *model, *text, *json, *kld_base, *kld;
+    const char *model, *text, *json, *kld_base, *kld, *device;
     int n_ctx, n_batch, n_chunks, n_threads;
     bool ctx_given;
     lq_act_int8 act_int8;
@@ -66,6 +66,8 @@ static int parse_args(int argc, char **argv, ppl_args *a) {
             rc = parse_int("-t", v, 1, &a->n_threads);
         } else if (lq_cli_opt(argc, argv, &i, "--json", &v)) {
             if (!(a->json = v)) return lq_cli_usage_error("ppl", "--json needs a file");
+        } else if (lq_cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!(a->device = v)) return lq_cli_usage_error("ppl", "--device needs auto, cpu, cuda or cuda:N");
         } else if (lq_cli_opt(argc, argv, &i, "--kld-base", &v)) {
             if (!(a->kld_base = v)) return lq_cli_usage_error("ppl", "--kld-base needs a file");
         } else if (lq_cli_opt(argc, argv, &i, "--act-int8", &v)) {
@@ -228,6 +230,7 @@ typedef struct ppl_session {
     lq_kld_base base;
     lq_ppl_tokens tokens;
     lq_runtime *rt;
+    lq_device_ctx *device; /* --device (NULL: CPU) */
     lq_ppl_opts opts;
     lq_ppl_result result;
 } ppl_session;
@@ -260,6 +263,7 @@ static lq_status run(const ppl_args *a, ppl_session *s, lq_error *err) {
     int n_ctx = s->opts.n_ctx;
     lq_runtime_opts o = {a->n_threads, n_ctx, a->n_batch > 0 ? a->n_batch : n_ctx, false, a->act_int8};
     if ((st = lq_runtime_create(s->model, &o, &s->rt, err))) return st;
+    lq_runtime_set_device(s->rt, s->device);
     bool to_tty = isatty(fileno(stderr));
     if (to_tty)
         fprintf(stderr, "lq ppl: %d chunks of %d tokens, %lld tokens in the text\n", n_chunk, n_ctx,
@@ -281,9 +285,12 @@ int lq_cmd_ppl(int argc, char **argv) {
     lq_error_clear(&err);
     ppl_session s;
     memset(&s, 0, sizeof s);
+    lq_device dev;
+    if ((rc = lq_cli_device("ppl", a.device, false, &dev, &s.device))) return rc;
     lq_status st = run(&a, &s, &err);
     lq_ppl_result_free(&s.result);
     lq_runtime_free(s.rt);
+    lq_device_close(s.device);
     lq_ppl_tokens_free(&s.tokens);
     lq_kld_base_close(&s.base);
     lq_model_close(s.model);

@@ -38,7 +38,8 @@ static const char *quantize_usage =
     "  --calib-chunks N            calibration chunks (default 128; fewer if the text is short)\n"
     "  --chunk-size N              tokens per chunk (default 512)\n"
     "  --seed N                    seed of the chunk choice (default 0)\n"
-    "  --percdamp X                GPTQ dampening relative to mean diag(H) (default 0.01)\n\n" LQ_EXIT_CODES_HELP;
+    "  --percdamp X                GPTQ dampening relative to mean diag(H) (default 0.01)\n"
+    LQ_CLI_DEVICE_HELP "\n" LQ_EXIT_CODES_HELP;
 
 #define MAX_RULES 64
 
@@ -51,6 +52,7 @@ typedef struct qargs {
     lq_passes_opts passes;
     bool calibrated; /* --method other than rtn, or --smoothquant */
     const char *calib;
+    const char *device; /* --device */
     long long calib_chunks, chunk_size, seed;
     lq_passes_report prep; /* filled by run_passes (calibrated) */
     int64_t calib_n_chunks, calib_chunk_size;
@@ -88,6 +90,8 @@ static int parse_pass_opt(int argc, char **argv, int *i, qargs *a, bool *matched
         if (!(rc = parse_num_opt("--chunk-size", v, 2, 1e6, &x))) a->chunk_size = (long long)x;
     } else if (lq_cli_opt(argc, argv, i, "--seed", &v)) {
         if (!(rc = parse_num_opt("--seed", v, 0, 9e15, &x))) a->seed = (long long)x;
+    } else if (lq_cli_opt(argc, argv, i, "--device", &v)) {
+        if (!(a->device = v)) return lq_cli_usage_error("quantize", "--device needs auto, cpu, cuda or cuda:N");
     } else if (lq_cli_opt(argc, argv, i, "--percdamp", &v)) {
         if (!(rc = parse_num_opt("--percdamp", v, 1e-6, 1, &x))) a->passes.percdamp = x;
     } else {
@@ -498,7 +502,16 @@ int lq_cmd_quantize(int argc, char **argv) {
     lq_error err;
     lq_error_clear(&err);
     lq_tensor_set *set = NULL;
-    if (a.calibrated && run_passes(&a, &set, &err)) {
+    lq_device dev;
+    lq_device_ctx *device = NULL;
+    /* the device serves the calibrated passes; plain RTN only checks an explicit --device */
+    if ((a.calibrated || a.device) &&
+        (rc = lq_cli_device("quantize", a.device, a.quiet, &dev, a.calibrated ? &device : NULL)))
+        return rc;
+    a.passes.device = device;
+    lq_status pst = a.calibrated ? run_passes(&a, &set, &err) : LQ_OK;
+    lq_device_close(device);
+    if (pst) {
         lq_passes_report_free(&a.prep);
         return lq_cli_report("quantize", &err);
     }

@@ -15,6 +15,7 @@
  * Activations are fp32; weights stay mmapped as stored and go through the CPU kernels
  * (matmul.c). Every linear input can be observed through a hook; single layers can be run on
  * caller-provided hidden states (calibration and GPTQ build on that). */
+#include "../device_adapters.h"
 #include "rt_internal.h"
 
 #include <math.h>
@@ -57,6 +58,7 @@ struct lq_runtime {
 
     lq_linear_hook hook;
     void *hook_ctx;
+    lq_device_ctx *device; /* products on the device (lq_runtime_set_device), NULL: CPU */
 
     /* scratch for scratch_rows tokens (grown on demand) */
     int64_t scratch_rows, scratch_ctx;
@@ -327,6 +329,7 @@ void lq_runtime_set_hook(lq_runtime *rt, lq_linear_hook hook, void *ctx) {
     rt->hook = hook;
     rt->hook_ctx = ctx;
 }
+void lq_runtime_set_device(lq_runtime *rt, lq_device_ctx *d) { rt->device = d; }
 void lq_runtime_reset(lq_runtime *rt) { rt->n_past = 0; }
 int64_t lq_runtime_n_vocab(const lq_runtime *rt) { return rt->n_vocab; }
 int64_t lq_runtime_n_embd(const lq_runtime *rt) { return rt->n_embd; }
@@ -375,6 +378,8 @@ lq_status lq_runtime_set_weight(lq_runtime *rt, const char *name, lq_type type, 
     if (!tr || (tr->is_quantized && !tr->has_codec) || tr->activation_only || row_bytes == 0 || !data)
         return lq_fail(err, LQ_ERR_INVALID, "runtime: weight '%s': type %d cannot hold rows of %lld",
                        name, (int)type, (long long)w->n_in);
+    lq_device_weight_changed(rt->device, w->data); /* its device copy is stale */
+    lq_device_weight_changed(rt->device, data);
     w->type = type;
     w->data = data;
     w->row_bytes = row_bytes;
@@ -552,6 +557,17 @@ static lq_status linear(lq_runtime *rt, const rt_linear *const *lins, float *con
         mm[i].w = &lins[i]->w;
         mm[i].bias = lins[i]->bias;
         mm[i].y = ys[i];
+    }
+    if (rt->device) { /* fp32 activations there; types without a device kernel stay here */
+        lq_status st = LQ_OK;
+        for (int i = 0; i < n && st == LQ_OK; i++) {
+            const rt_weight *w = mm[i].w;
+            st = lq_device_matmul(rt->device, w->type, w->data, w->row_bytes, w->n_out, w->n_in, x, n_rows,
+                                  mm[i].bias, mm[i].y, err);
+            if (st == LQ_ERR_UNSUPPORTED)
+                st = rt_matmul_run(&mm[i], 1, x, n_rows, rt->f32_act, rt->pool, rt->n_threads, rt->act, err);
+        }
+        return st;
     }
     return rt_matmul_run(mm, n, x, n_rows, rt->f32_act, rt->pool, rt->n_threads, rt->act, err);
 }

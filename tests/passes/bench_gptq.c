@@ -169,7 +169,7 @@ int main(int argc, char **argv) {
         float *w = randn(s->n_out * s->n_in, 100 + wi);
         for (int64_t i = 0; i < s->n_out * s->n_in; i++) w[i] *= 0.02f;
         void *q = malloc(lq_row_size(type, s->n_in) * s->n_out);
-        lq_gptq_opts o = {0.01, 128, n_threads, NULL};
+        lq_gptq_opts o = {0.01, 128, n_threads, NULL, NULL};
         lq_gptq_report rep;
         lq_error err;
         timer t0 = start();
