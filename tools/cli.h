@@ -44,8 +44,9 @@ void lq_cli_install_signal_handlers(void);
  * LQ_EXIT_OK, LQ_EXIT_USAGE for a malformed spec, LQ_EXIT_UNSUPPORTED (4) for a device that is
  * not there (one line: "lq <cmd>: --device cuda: <why>"). */
 #define LQ_CLI_DEVICE_HELP                                                                   \
-    "      --device D        auto (default: CUDA when present, else CPU; says which), cpu,\n"  \
-    "                        cuda or cuda:N (exit 4 when absent)\n"
+    "  --device D        auto (default): CUDA device 0 when present, else the CPU; the choice\n" \
+    "                    goes to stderr when a GPU is picked or --device is given. cpu, cuda,\n" \
+    "                    cuda:N: exactly that (exit 4 when absent)\n"
 int lq_cli_device(const char *cmd, const char *spec, bool quiet, lq_device *dev,
                   lq_device_ctx **ctx);
 
