@@ -34,6 +34,17 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
                         bool f32_act, lq_pool *pool, int n_threads, rt_act_buf *act,
                         lq_error *err);
 
+/* Batches of at least RT_SGEMM_MIN_TOKENS tokens multiply float weights (F32/F16/BF16) through
+ * BLAS sgemm over fixed chunks of RT_SGEMM_ROWS output rows (OpenBLAS builds only); results are
+ * thread-count independent but may differ in the last bits from the one-token dot path.
+ * rt_matmul_uses_sgemm: whether rt_matmul_run takes that path for this product. */
+#define RT_SGEMM_MIN_TOKENS 8
+#define RT_SGEMM_ROWS 64
+bool rt_matmul_uses_sgemm(const rt_weight *w, bool f32_act, int64_t n_tok);
+/* Switches the sgemm path off (false) or back on, process-wide: for tests and benchmarks that
+ * compare it with the dot path. Not thread-safe against products in flight. */
+void rt_matmul_set_sgemm(bool enabled);
+
 /* Tiled int8 products for Q4_0 / Q8_0 weights (gemm_avx512.c, AVX-512 VNNI only), n_in a
  * multiple of 64 up to RT_GEMM_MAX_IN. Activations, packed from the kernels' Q8_0 blocks by
  * rt_gemm_pack_act, per token and chunk of 64 elements (RT_GEMM_ACT_CHUNK bytes): 64 codes in
