@@ -39,7 +39,7 @@ lq_status rt_matmul_run(const rt_matmul *mm, int n_mm, const float *x, int64_t n
  * thread-count independent but may differ in the last bits from the one-token dot path.
  * rt_matmul_uses_sgemm: whether rt_matmul_run takes that path for this product. */
 #define RT_SGEMM_MIN_TOKENS 8
-#define RT_SGEMM_ROWS 64
+#define RT_SGEMM_ROWS 128
 bool rt_matmul_uses_sgemm(const rt_weight *w, bool f32_act, int64_t n_tok);
 /* Switches the sgemm path off (false) or back on, process-wide: for tests and benchmarks that
  * compare it with the dot path. Not thread-safe against products in flight. */
