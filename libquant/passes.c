@@ -352,6 +352,7 @@ static lq_status awq_group_run(driver *d, layer_state *L, capture *c, const int 
     int64_t n = L->n_in[lins[0]];
     if (hs) { /* the Hessian in the space the current weights live in (earlier folds) */
         g.h = hs[kind].h;
+        g.h_tokens = hs[kind].n_tokens;
         g.gptq.percdamp = d->o->percdamp;
         g.gptq.block_size = d->o->gptq_block;
         g.min_gain = 0.05;

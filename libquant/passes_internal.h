@@ -30,6 +30,7 @@ typedef struct awq_group {
      * then quantized by GPTQ with diag(1/s)·H·diag(1/s) instead of RTN, so alpha = 0 is plain
      * GPTQ and the search picks scales for the quantizer that will actually be used. */
     const double *h;
+    int64_t h_tokens; /* tokens behind h (2/N · Σ x·xᵀ); the sample x is a subset of them */
     lq_gptq_opts gptq;
     /* keep s = 1 unless the best candidate lowers the loss by more than this fraction: with GPTQ
      * in the loop the gains are small and a scale picked on the sample can lose on new text */
