@@ -20,6 +20,9 @@ head -c 4000 "$shared/text/tinystories-valid.txt" >"$tmp/text.txt"
 python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<512f", *[((i*37)%101-50)/40.0 for i in range(512)]))' \
     >"$tmp/rows.f32"
 
+# lq re-executes itself to pick OpenBLAS's kernels when this variable is unset (tools/lq.c);
+# the re-executed process would run outside valgrind, so set it here.
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 pass=0 failed=0
 vg() { # NAME ARGS...: lq ARGS under memcheck; exit 0 and a clean report required
     local name=$1

@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct lq_command {
     const char *name;
@@ -32,7 +34,30 @@ static void print_help(FILE *f) {
                "  --version   version and compiled-in features\n\n" LQ_EXIT_CODES_HELP);
 }
 
+/* OpenBLAS picks its kernels when it is loaded, before main, and Debian 12's 0.3.21 falls back to
+ * generic SSE3 ones ("Prescott") on x86 CPUs newer than it knows: GEMMs ~3x slower for the
+ * passes and the runtime's float products. It reads OPENBLAS_CORETYPE only at load time, so lq
+ * runs itself again, once, with the matching kernel set. A set OPENBLAS_CORETYPE (also ours,
+ * after the exec) is left alone; a failed exec goes on with the generic kernels. */
+static void use_native_blas_kernels(char **argv) {
+#if defined(__x86_64__)
+    if (getenv("OPENBLAS_CORETYPE") || strcmp(lq_passes_blas_core(), "Prescott") != 0) return;
+    const char *core = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                       : __builtin_cpu_supports("avx2")  ? "Haswell"
+                                                         : NULL;
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (!core || n <= 0 || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    self[n] = '\0';
+    fflush(NULL);
+    execv(self, argv);
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv) {
+    use_native_blas_kernels(argv);
     if (argc < 2) {
         print_help(stderr);
         return LQ_EXIT_USAGE;
