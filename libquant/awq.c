@@ -66,6 +66,18 @@ static double sum_sq_diff(const float *a, const float *b, size_t n) {
 
 /* ---- scale search ------------------------------------------------------------------------- */
 
+/* Sizes of a group's buffers: width of its block output (the linears' outputs side by side, or
+ * the MLP's output), the widest linear, and the weights of all its linears together. */
+static void group_dims(const awq_group *g, int64_t n_in, int64_t *width, int64_t *max_out, int64_t *total_w) {
+    *width = *max_out = *total_w = 0;
+    for (int l = 0; l < g->n_lin; l++) {
+        *width += g->n_out[l];
+        if (g->n_out[l] > *max_out) *max_out = g->n_out[l];
+        *total_w += g->n_out[l] * n_in;
+    }
+    if (g->down) *width = g->n_down_out;
+}
+
 /* Block output of the group for inputs x (t × n_in) and weights w[]: concatenated linear outputs,
  * or the MLP output. out: t × (Σ n_out) or t × n_down_out floats; tmp: scratch. */
 static void group_forward(const awq_group *g, const float *const *w, const float *x, int64_t t,
@@ -164,13 +176,8 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
         if (st != LQ_OK) return st;
         if (h_fit) x = x_held, t = t_held;
     }
-    int64_t width = 0, max_out = 0, total_w = 0;
-    for (int l = 0; l < g->n_lin; l++) {
-        width += g->n_out[l];
-        if (g->n_out[l] > max_out) max_out = g->n_out[l];
-        total_w += g->n_out[l] * n_in;
-    }
-    if (g->down) width = g->n_down_out;
+    int64_t width, max_out, total_w;
+    group_dims(g, n_in, &width, &max_out, &total_w);
     size_t out_n = (size_t)t * (size_t)width;
     size_t tmp_n = (size_t)t * (size_t)max_out * 2;
     float *ref = lq_malloc(out_n * sizeof(float), err, "awq");
@@ -234,13 +241,8 @@ done:
  * (its type's codec), against the float group g->w. x: t × n_in sampled inputs. */
 lq_status lq_awq_group_loss(const awq_group *g, const float *const *wc, int64_t n_in, const float *x,
                             int64_t t, int n_threads, double *loss, lq_error *err) {
-    int64_t width = 0, max_out = 0, total_w = 0;
-    for (int l = 0; l < g->n_lin; l++) {
-        width += g->n_out[l];
-        if (g->n_out[l] > max_out) max_out = g->n_out[l];
-        total_w += g->n_out[l] * n_in;
-    }
-    if (g->down) width = g->n_down_out;
+    int64_t width, max_out, total_w;
+    group_dims(g, n_in, &width, &max_out, &total_w);
     size_t out_n = (size_t)t * (size_t)width;
     float *ref = lq_malloc(out_n * sizeof(float), err, "awq");
     float *out = lq_malloc(out_n * sizeof(float), err, "awq");
