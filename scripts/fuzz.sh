@@ -18,7 +18,8 @@ for h in build-fuzz/tests/fuzz/fuzz_*; do
   corpus=build-fuzz/corpus-$name
   mkdir -p "$corpus"
   bash scripts/fuzz_seeds.sh "$name" "$corpus"
-  if "$h" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 "$corpus" \
+  # A fixed seed keeps CI runs comparable; longer local runs (LQ_FUZZ_SEED=0) explore more.
+  if "$h" -seed="${LQ_FUZZ_SEED:-1}" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 "$corpus" \
        >"build-fuzz/$name.log" 2>&1; then
     result=OK
   else

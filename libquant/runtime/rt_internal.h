@@ -76,4 +76,8 @@ void rt_attn_values_avx512(const float *scores, float inv_sum, const float *vals
  * rounding of expf). */
 void rt_swiglu_avx512(float *gate, const float *up, int64_t n);
 
+/* lq_runtime_eval without logits, then the logits of the last token alone (lq bench). */
+lq_status rt_eval_last_logits(lq_runtime *rt, const int32_t *tokens, int64_t n_tokens, float *logits,
+                              lq_error *err);
+
 #endif

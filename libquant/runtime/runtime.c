@@ -671,6 +671,16 @@ lq_status lq_runtime_eval(lq_runtime *rt, const int32_t *tokens, int64_t n_token
     return LQ_OK;
 }
 
+/* As llama-bench decodes: the batch's tokens, then the logits of its last token only. */
+lq_status rt_eval_last_logits(lq_runtime *rt, const int32_t *tokens, int64_t n_tokens, float *logits,
+                              lq_error *err) {
+    lq_status st = lq_runtime_eval(rt, tokens, n_tokens, NULL, err);
+    if (st || n_tokens == 0) return st;
+    int64_t last = (n_tokens - 1) % rt->n_batch; /* the last token's row in the last batch */
+    memmove(rt->x, rt->x + (size_t)last * (size_t)rt->n_embd, (size_t)rt->n_embd * sizeof(float));
+    return output_head(rt, 1, logits, err);
+}
+
 lq_status lq_runtime_embed(lq_runtime *rt, const int32_t *tokens, int64_t n_rows, float *hidden,
                            lq_error *err) {
     return embed_rows(rt, tokens, n_rows, hidden, err);

@@ -180,6 +180,12 @@ static lq_status collect_vocab(json_src *s, json_t *model, id_text **out, int32_
         if (id > max_id) max_id = id;
     }
     if (max_id < 0) return lq_fail(err, LQ_ERR_FORMAT, "%s: empty vocabulary", s->path);
+    /* Ids may have holes (filled with placeholders below), but a lone huge id would make us
+     * allocate gigabytes for a file of a few bytes: allow at most as many holes as tokens. */
+    size_t n_given = json_object_size(vocab) + (added ? json_array_size(added) : 0);
+    if ((uint64_t)max_id >= 2 * (uint64_t)n_given + 1024)
+        return lq_fail(err, LQ_ERR_FORMAT, "%s: token id %lld is far beyond the %zu tokens "
+                       "given (too sparse a vocabulary)", s->path, (long long)max_id, n_given);
     id_text *tx = calloc((size_t)max_id + 1, sizeof *tx);
     if (!tx) return lq_fail(err, LQ_ERR_NOMEM, "%s: out of memory", s->path);
     json_object_foreach(vocab, key, v) {

@@ -644,6 +644,13 @@ static void test_layer_api(const char *tmp) {
         CHECK_OK(lq_runtime_eval(rt, tok + s * n, n, ref + s * n * nv, &err), &err);
     }
 
+    /* lq bench's decode: the last token's logits alone, the bits of eval's last row */
+    float *last = malloc((size_t)nv * sizeof(float));
+    lq_runtime_reset(rt);
+    CHECK_OK(rt_eval_last_logits(rt, tok, n, last, &err), &err);
+    CHECK(memcmp(last, ref + (size_t)(n - 1) * (size_t)nv, (size_t)nv * sizeof(float)) == 0);
+    free(last);
+
     /* the same through embed → layer × n_layer → logits, both sequences in one batch */
     hook_log log = {0, 0, 0, false, lq_model_hparams(m)};
     lq_runtime_set_hook(rt, count_hook, &log);

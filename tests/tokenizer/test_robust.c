@@ -42,6 +42,11 @@ static const bad_json k_bad_json[] = {
      LQ_ERR_FORMAT},
     {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":4294967296},\"merges\":[]}," NORM "}",
      LQ_ERR_FORMAT},
+    /* A lone huge id must not make the loader allocate gigabytes (found by the fuzzer). */
+    {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":2147483646},\"merges\":[]}," NORM
+     "}", LQ_ERR_FORMAT},
+    {"{\"model\":{\"type\":\"BPE\"," VOCAB ",\"merges\":[]},\"added_tokens\":[{\"id\":300000000,"
+     "\"content\":\"x\"}]," NORM "}", LQ_ERR_FORMAT},
     {"{\"model\":{\"type\":\"BPE\"," VOCAB ",\"merges\":7}," NORM "}", LQ_ERR_FORMAT},
     {"{\"model\":{\"type\":\"BPE\"," VOCAB ",\"merges\":[3]}," NORM "}", LQ_ERR_FORMAT},
     {"{\"model\":{\"type\":\"BPE\"," VOCAB ",\"merges\":[[\"a\"]]}," NORM "}", LQ_ERR_FORMAT},
