@@ -3,13 +3,23 @@
  * The per-pair vec-dot kernels unpack a weight block once per token; in prompt processing a
  * tile of 4 weight rows × 4 tokens shares every unpacked block, which is what makes batches
  * fast. The arithmetic of one (row, token) pair is the same whatever tile it falls in (edge
- * tiles included), so results do not depend on batch or thread splits.
+ * tiles included), and the single-token kernels below repeat it exactly, so results do not
+ * depend on batch or thread splits.
  *
- * Per 64 elements (two blocks b0, b1): weights become unsigned codes u = w + offset (Q4_0:
- * the nibble, offset 8; Q8_0: w ^ 0x80, offset 128); vpdpbusd starts from -offset·Σx per lane
- * so it yields Σ w·x per group of 4; each lane is then scaled by d_w·d_x of its block.
- * Activations are the kernels' Q8_0 blocks repacked (rt_gemm_pack_act): per chunk the codes, the
- * -offset·Σx lanes and the lane scales, so a tile only loads them. */
+ * Weights become unsigned codes u = w + offset (Q4_0: the nibble, offset 8; Q8_0: w ^ 0x80,
+ * offset 128); vpdpbusd starts from -offset·Σx per lane, so it yields Σ w·x exactly; each lane
+ * is then converted and scaled by d_w·d_x of its block, in a fused multiply-add into the
+ * pair's accumulator.
+ *
+ *  - Q8_0, per chunk of 64 elements (two blocks): one vpdpbusd; lanes 0-7 block 0, 8-15 block 1.
+ *  - Q4_0, per superchunk of 128 elements (four blocks): two vpdpbusd into the same lanes, one
+ *    over the low nibbles (elements 0-15 of each block), one over the high (16-31); lanes 4k to
+ *    4k+3 belong to block k. Pairing the halves in one lane halves the conversions, scalings and
+ *    accumulations per weight byte, and four 16-byte nibble runs fill a vector with one
+ *    byte permute.
+ *
+ * Activations are the kernels' Q8_0 blocks repacked (rt_gemm_pack_act) into those lane orders:
+ * per chunk or superchunk the codes, the -offset·Σx lanes and the lane scales d_x. */
 #include "rt_internal.h"
 
 #include <immintrin.h>
@@ -18,37 +28,24 @@
 #define TILE_R 4
 #define TILE_T 4
 
-/* Q4_0 lanes 0-3 and 8-11 belong to b0, 4-7 and 12-15 to b1 (codes are stored as
- * [b0 0:16, b1 0:16, b0 16:32, b1 16:32] to match the nibble order); Q8_0: 0-7 b0, 8-15 b1. */
-#define Q4_0_B1_LANES 0xF0F0
-#define Q8_0_B1_LANES 0xFF00
-
-static inline __attribute__((always_inline)) __m512 two_scales(float d0, float d1, __mmask16 b1_lanes) {
-    return _mm512_mask_blend_ps(b1_lanes, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
-}
-
 static inline __attribute__((always_inline)) float half_to_float(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _cvtsh_ss(h);
 }
 
-/* Unsigned codes and scales of two consecutive blocks of one weight row. */
-static inline __attribute__((always_inline)) __m512i unpack_q4_0(const uint8_t *blk, __m512 *scale) {
-    __m128i q0 = _mm_loadu_si128((const __m128i *)(blk + 2));
-    __m128i q1 = _mm_loadu_si128((const __m128i *)(blk + 18 + 2));
-    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-    __m256i mask = _mm256_set1_epi8(0x0F);
-    __m256i lo = _mm256_and_si256(v, mask);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-    *scale = two_scales(half_to_float(blk), half_to_float(blk + 18), Q4_0_B1_LANES);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
+/* ---------------------------------------------------------------------------------------
+ * Q8_0 tiles
+ * ------------------------------------------------------------------------------------- */
 
+#define Q8_0_B1_LANES 0xFF00
+
+/* Unsigned codes and lane scales of two consecutive blocks of one weight row. */
 static inline __attribute__((always_inline)) __m512i unpack_q8_0(const uint8_t *blk, __m512 *scale) {
     __m256i q0 = _mm256_loadu_si256((const __m256i *)(blk + 2));
     __m256i q1 = _mm256_loadu_si256((const __m256i *)(blk + 34 + 2));
-    *scale = two_scales(half_to_float(blk), half_to_float(blk + 34), Q8_0_B1_LANES);
+    *scale = _mm512_mask_blend_ps(Q8_0_B1_LANES, _mm512_set1_ps(half_to_float(blk)),
+                                  _mm512_set1_ps(half_to_float(blk + 34)));
     __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
     return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
 }
@@ -57,25 +54,21 @@ static inline __attribute__((always_inline)) __m512i unpack_q8_0(const uint8_t *
  * 64 elements, for each row: 64 unsigned codes, then 16 lane scales (d_w of the lane's block). */
 #define ROW_CHUNK_BYTES 128
 
-static void unpack_rows(bool is_q4, const uint8_t *w, size_t row_bytes, int nr, int64_t n_chunks, uint8_t *out) {
-    const size_t blk_bytes = is_q4 ? 18 : 34;
+static void unpack_rows_q8(const uint8_t *w, size_t row_bytes, int nr, int64_t n_chunks, uint8_t *out) {
     for (int64_t c = 0; c < n_chunks; c++)
         for (int r = 0; r < nr; r++) {
-            const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)c * 2 * blk_bytes;
             __m512 scale;
-            __m512i codes = is_q4 ? unpack_q4_0(blk, &scale) : unpack_q8_0(blk, &scale);
+            __m512i codes = unpack_q8_0(w + (size_t)r * row_bytes + (size_t)c * 68, &scale);
             uint8_t *dst = out + ((size_t)c * TILE_R + (size_t)r) * ROW_CHUNK_BYTES;
             _mm512_storeu_si512((void *)dst, codes);
             _mm512_storeu_ps((float *)(dst + 64), scale);
         }
 }
 
-/* One tile of nr ≤ 4 unpacked rows × nt ≤ 4 tokens (constants after inlining). Per chunk and
- * pair: one vpdpbusd (started from the token's -offset·Σx lanes), the lane scales
- * d_w·d_x, and one fused multiply-add into the pair's accumulator. */
-static inline __attribute__((always_inline)) void tile(const uint8_t *rows, const uint8_t *act, size_t act_stride,
-                                                      int64_t n_chunks, int nr, int nt, float *y,
-                                                      int64_t y_stride, const float *bias) {
+/* One tile of nr ≤ 4 unpacked rows × nt ≤ 4 tokens (constants after inlining). */
+static inline __attribute__((always_inline)) void tile_q8(const uint8_t *rows, const uint8_t *act, size_t act_stride,
+                                                         int64_t n_chunks, int nr, int nt, float *y, int64_t y_stride,
+                                                         const float *bias) {
     __m512 acc[TILE_R][TILE_T];
     for (int r = 0; r < nr; r++)
         for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
@@ -105,11 +98,103 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *rows, cons
         }
 }
 
-#define TILE_CASE(R, T) tile(rows, act, act_stride, n_chunks, R, T, y, y_stride, bias)
+/* ---------------------------------------------------------------------------------------
+ * Q4_0 tiles (superchunks of four blocks)
+ * ------------------------------------------------------------------------------------- */
 
-/* Dispatch to a fully specialized tile for every (rows, tokens) shape. */
-static void tile_any(const uint8_t *rows, const uint8_t *act, size_t act_stride, int64_t n_chunks, int nr, int nt,
-                     float *y, int64_t y_stride, const float *bias) {
+#define Q4_SC_BYTES 72 /* four 18-byte blocks */
+
+/* The four 16-byte nibble runs of a superchunk in one vector: [qs0 | qs1 | qs2 | qs3]. */
+static inline __attribute__((always_inline)) __m512i nibbles_q4_sc(const uint8_t *blk) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(blk + 2)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(blk + 20)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(blk + 38)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(blk + 56)), 3);
+}
+
+/* The same with one byte permute (AVX-512 VBMI): bytes 2-17, 20-35, 38-53 of the superchunk
+ * from its first 64 bytes, qs3 from bytes 56-71. */
+static inline __attribute__((always_inline, target("avx512vbmi"))) __m512i nibbles_q4_sc_vbmi(const uint8_t *blk) {
+    const __m512i idx = _mm512_set_epi8(79, 78, 77, 76, 75, 74, 73, 72, 71, 70, 69, 68, 67, 66, 65, 64,  /* */
+                                        53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38,  /* */
+                                        35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,  /* */
+                                        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);
+    __m512i head = _mm512_loadu_si512((const void *)blk);
+    __m512i tail = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(blk + 56)));
+    return _mm512_permutex2var_epi8(head, idx, tail);
+}
+
+static inline __attribute__((always_inline)) __m512i low_nibbles(__m512i v) {
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
+static inline __attribute__((always_inline)) __m512i high_nibbles(__m512i v) {
+    return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F));
+}
+
+/* Unpacked rows, superchunk-major: for each superchunk, for each row: 64 low codes, 64 high
+ * codes, 16 lane scales. */
+#define ROW_SC_BYTES 192
+
+static void unpack_rows_q4(const uint8_t *w, size_t row_bytes, int nr, int64_t n_sc, uint8_t *out) {
+    for (int64_t s = 0; s < n_sc; s++)
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)s * Q4_SC_BYTES;
+            __m512i v = nibbles_q4_sc(blk);
+            float d[16];
+            for (int l = 0; l < 16; l++) d[l] = half_to_float(blk + 18 * (l / 4));
+            uint8_t *dst = out + ((size_t)s * TILE_R + (size_t)r) * ROW_SC_BYTES;
+            _mm512_storeu_si512((void *)dst, low_nibbles(v));
+            _mm512_storeu_si512((void *)(dst + 64), high_nibbles(v));
+            memcpy(dst + 128, d, sizeof d);
+        }
+}
+
+static inline __attribute__((always_inline)) void tile_q4(const uint8_t *rows, const uint8_t *act, size_t act_stride,
+                                                         int64_t n_sc, int nr, int nt, float *y, int64_t y_stride,
+                                                         const float *bias) {
+    __m512 acc[TILE_R][TILE_T];
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < n_sc; s++) {
+        __m512i lo[TILE_R], hi[TILE_R];
+        __m512 wd[TILE_R];
+        const uint8_t *rs = rows + (size_t)s * TILE_R * ROW_SC_BYTES;
+        for (int r = 0; r < nr; r++) {
+            lo[r] = _mm512_loadu_si512((const void *)(rs + r * ROW_SC_BYTES));
+            hi[r] = _mm512_loadu_si512((const void *)(rs + r * ROW_SC_BYTES + 64));
+            wd[r] = _mm512_loadu_ps((const float *)(rs + r * ROW_SC_BYTES + 128));
+        }
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *a = act + (size_t)t * act_stride + (size_t)s * RT_GEMM_ACT_SC;
+            __m512i xlo = _mm512_loadu_si512((const void *)a);
+            __m512i xhi = _mm512_loadu_si512((const void *)(a + 64));
+            __m512i base = _mm512_loadu_si512((const void *)(a + 128));
+            __m512 xd = _mm512_loadu_ps((const float *)(a + 192));
+            for (int r = 0; r < nr; r++) {
+                __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(base, lo[r], xlo), hi[r], xhi);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wd[r], xd), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) {
+            float v = _mm512_reduce_add_ps(acc[r][t]);
+            y[t * y_stride + r] = bias ? v + bias[r] : v;
+        }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Tiles of any shape
+ * ------------------------------------------------------------------------------------- */
+
+#define TILE_CASE(R, T)                                                                          \
+    (is_q4 ? tile_q4(rows, act, act_stride, n_steps, R, T, y, y_stride, bias)                    \
+           : tile_q8(rows, act, act_stride, n_steps, R, T, y, y_stride, bias))
+
+/* Dispatch to a fully specialized tile for every (rows, tokens) shape; n_steps counts
+ * superchunks (Q4_0) or chunks (Q8_0). */
+static void tile_any(bool is_q4, const uint8_t *rows, const uint8_t *act, size_t act_stride, int64_t n_steps,
+                     int nr, int nt, float *y, int64_t y_stride, const float *bias) {
 #define ROWS(R)                          \
     switch (nt) {                        \
     case 1: TILE_CASE(R, 1); break;      \
@@ -134,17 +219,18 @@ void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
     bool is_q4 = type == LQ_TYPE_Q4_0;
     const uint8_t *wb = (const uint8_t *)weights;
     const uint8_t *ab = (const uint8_t *)act;
-    int64_t n_chunks = n_in / 64;
-    _Alignas(64) uint8_t rows[RT_GEMM_MAX_IN / 64 * TILE_R * ROW_CHUNK_BYTES];
+    int64_t n_steps = is_q4 ? n_in / 128 : n_in / 64;
+    _Alignas(64) uint8_t rows[RT_GEMM_MAX_IN / 64 * TILE_R * ROW_CHUNK_BYTES]; /* ≥ the Q4_0 layout */
     for (int64_t tb = 0; tb < n_tok; tb += TOKEN_BLOCK) {
         int64_t te = tb + TOKEN_BLOCK < n_tok ? tb + TOKEN_BLOCK : n_tok;
         for (int64_t r = r0; r < r1; r += TILE_R) {
             int nr = (int)(r1 - r < TILE_R ? r1 - r : TILE_R);
-            unpack_rows(is_q4, wb + (size_t)r * row_bytes, row_bytes, nr, n_chunks, rows);
+            if (is_q4) unpack_rows_q4(wb + (size_t)r * row_bytes, row_bytes, nr, n_steps, rows);
+            else unpack_rows_q8(wb + (size_t)r * row_bytes, row_bytes, nr, n_steps, rows);
             for (int64_t t = tb; t < te; t += TILE_T) {
                 int nt = (int)(te - t < TILE_T ? te - t : TILE_T);
-                tile_any(rows, ab + (size_t)t * act_stride, act_stride, n_chunks, nr, nt, y + t * y_stride + r,
-                         y_stride, bias ? bias + r : NULL);
+                tile_any(is_q4, rows, ab + (size_t)t * act_stride, act_stride, n_steps, nr, nt,
+                         y + t * y_stride + r, y_stride, bias ? bias + r : NULL);
             }
         }
     }
@@ -154,77 +240,72 @@ void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
  * One token (token generation): weight rows streamed straight from memory, 8 (Q4_0) or 4
  * (Q8_0) at a time
  *
- * The arithmetic of each row is tile()'s for nt = 1 (same lane scales d_w·d_x, same vpdpbusd
+ * The arithmetic of each row is the tiles' for nt = 1 (same lane scales d_w·d_x, same vpdpbusd
  * from the -offset·Σx lanes, same accumulation and reduction), so a generated token gets the
  * bits a prompt batch gives that token. What changes is the work per weight byte: no unpacked
- * copy of the rows, the fp16 block scales of 8 chunks gathered, converted and multiplied by
- * the activation scales at once per row (one permute per chunk then picks a lane's d_w·d_x),
- * the activation chunk loaded once per group, and the next group of rows prefetched in
+ * copy of the rows, the fp16 block scales of 16 blocks gathered, converted and multiplied by
+ * the activation scales at once per row (one permute per step then picks a lane's d_w·d_x),
+ * the activations loaded once per group of rows, and the next group of rows prefetched in
  * address order while this one is multiplied (one core alone keeps too few lines in flight
- * to reach its share of the bandwidth otherwise). Measured on one core of a 2-core AVX-512
- * VM, weights in cache: Q4_0 17.6 GB/s against 14.4 for the two-row vec-dot kernel, Q8_0
- * 35 against 29 — two cores need ~16.5 GB/s each to stream at 33 GB/s.
+ * to reach its share of the bandwidth otherwise).
  * ------------------------------------------------------------------------------------- */
 
 #define GEMV_ROWS 8 /* most rows per group (Q4_0; Q8_0 takes 4) */
-#define GEMV_CHUNKS 8 /* chunks per gather of block scales (16 blocks) */
 
-/* lane -> block index (within 8 chunks) for chunk c: Q4_0 [2c ×4, 2c+1 ×4, 2c ×4, 2c+1 ×4],
- * Q8_0 [2c ×8, 2c+1 ×8] (the lane orders of the packed activations) */
-static inline __attribute__((always_inline)) __m512i lane_blocks(bool is_q4) {
-    return is_q4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
-                 : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+/* Prefetches the next group's bytes in address order, spread evenly over this group's steps
+ * (a burst of prefetches would wait for free line-fill buffers). */
+typedef struct gemv_prefetch {
+    const char *p, *end;
+    size_t step;
+} gemv_prefetch;
+
+static inline __attribute__((always_inline)) gemv_prefetch prefetch_start(const uint8_t *w, size_t row_bytes, int nr,
+                                                                          int group_rows, int64_t n_steps) {
+    gemv_prefetch pf;
+    pf.p = (const char *)w + (size_t)group_rows * row_bytes;
+    pf.end = pf.p + (size_t)nr * row_bytes;
+    pf.step = ((size_t)nr * row_bytes + (size_t)n_steps - 1) / (size_t)n_steps;
+    return pf;
 }
 
-static inline __attribute__((always_inline)) __m512i codes_q4_0(const uint8_t *blk) {
-    __m256i v = _mm256_loadu2_m128i((const __m128i *)(blk + 18 + 2), (const __m128i *)(blk + 2));
-    __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-    return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
+static inline __attribute__((always_inline)) void prefetch_step(gemv_prefetch *pf) {
+    for (const char *p = pf->p; p < pf->p + pf->step && p < pf->end; p += 64) _mm_prefetch(p, _MM_HINT_T0);
+    pf->p += pf->step;
 }
 
-static inline __attribute__((always_inline)) __m512i codes_q8_0(const uint8_t *blk) {
-    __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk + 2))),
-                                   _mm256_loadu_si256((const __m256i *)(blk + 34 + 2)), 1);
-    return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
+/* d_w·d_x of the 16 blocks starting at blk (blocks blk_bytes apart), `present` of them. */
+static inline __attribute__((always_inline)) __m512 block_scales16(const uint8_t *blk, int blk_bytes, __mmask16 present,
+                                                                   __m512 xs) {
+    const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               _mm512_set1_epi32(blk_bytes));
+    __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), present, offsets, blk, 1);
+    return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xs);
 }
 
-static inline __attribute__((always_inline)) void gemv_group(bool is_q4, const uint8_t *w, size_t row_bytes, int nr,
-                                                            const uint8_t *act, const float *act_scales,
-                                                            int64_t n_chunks, float *y, const float *bias) {
-    const int blk_bytes = is_q4 ? 18 : 34, chunk_bytes = 2 * blk_bytes;
-    const __m512i scale_offsets = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(blk_bytes));
-    const size_t ahead = (size_t)(is_q4 ? 8 : 4) * row_bytes; /* the next group of rows */
-    /* the next group's bytes, in address order, spread evenly over this group's chunks (a
-     * burst of prefetches would wait for free line-fill buffers) */
-    const char *pf = (const char *)w + ahead;
-    const char *pf_end = pf + (size_t)nr * row_bytes;
-    size_t pf_step = ((size_t)nr * row_bytes + (size_t)n_chunks - 1) / (size_t)n_chunks;
+static inline __attribute__((always_inline)) void gemv_group_q8(const uint8_t *w, size_t row_bytes, int nr,
+                                                               const uint8_t *act, const float *act_scales,
+                                                               int64_t n_chunks, float *y, const float *bias) {
+    gemv_prefetch pf = prefetch_start(w, row_bytes, nr, 4, n_chunks);
     __m512 acc[GEMV_ROWS];
     for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
-    for (int64_t c0 = 0; c0 < n_chunks; c0 += GEMV_CHUNKS) {
-        int nc = n_chunks - c0 < GEMV_CHUNKS ? (int)(n_chunks - c0) : GEMV_CHUNKS;
-        __mmask16 present = nc == GEMV_CHUNKS ? (__mmask16)0xFFFF : (__mmask16)((1u << (2 * nc)) - 1);
-        /* d_w·d_x of the 16 blocks, the very products tile() forms lane by lane */
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += 8) {
+        int nc = n_chunks - c0 < 8 ? (int)(n_chunks - c0) : 8;
+        __mmask16 present = (__mmask16)((1u << (2 * nc)) - 1);
         __m512 xs = _mm512_maskz_loadu_ps(present, act_scales + 2 * c0);
         __m512 d[GEMV_ROWS];
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)c0 * chunk_bytes;
-            __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), present, scale_offsets, blk, 1);
-            d[r] = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xs);
-        }
-        __m512i lanes = lane_blocks(is_q4);
+        for (int r = 0; r < nr; r++) d[r] = block_scales16(w + (size_t)r * row_bytes + (size_t)c0 * 68, 34, present, xs);
+        /* lane -> block of chunk c: [2c ×8, 2c+1 ×8] */
+        __m512i lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
         for (int c = 0; c < nc; c++) {
-            {
-                for (const char *p = pf; p < pf + pf_step && p < pf_end; p += 64) _mm_prefetch(p, _MM_HINT_T0);
-                pf += pf_step;
-            }
+            prefetch_step(&pf);
             const uint8_t *a = act + (size_t)(c0 + c) * RT_GEMM_ACT_CHUNK;
             __m512i x = _mm512_loadu_si512((const void *)a);
             __m512i base = _mm512_loadu_si512((const void *)(a + 64));
             for (int r = 0; r < nr; r++) {
-                const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)(c0 + c) * chunk_bytes;
-                __m512i u = is_q4 ? codes_q4_0(blk) : codes_q8_0(blk);
+                const uint8_t *blk = w + (size_t)r * row_bytes + (size_t)(c0 + c) * 68;
+                __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk + 2))),
+                                               _mm256_loadu_si256((const __m256i *)(blk + 36)), 1);
+                u = _mm512_xor_si512(u, _mm512_set1_epi8((char)0x80));
                 __m512i dot = _mm512_dpbusd_epi32(base, u, x);
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(lanes, d[r]), acc[r]);
             }
@@ -237,32 +318,90 @@ static inline __attribute__((always_inline)) void gemv_group(bool is_q4, const u
     }
 }
 
-#define GEMV_CASE(Q4, R) \
-    gemv_group(Q4, wb + (size_t)r * row_bytes, row_bytes, R, ab, act_scales, n_chunks, y + r, bias ? bias + r : NULL)
+/* Groups of nr Q4_0 rows; defined twice, the nibbles gathered by NIBBLES, for CPUs with and
+ * without AVX-512 VBMI (ATTR: the target of the copy that may use it). */
+#define GEMV_Q4(NAME, NIBBLES, ATTR)                                                                             \
+    static inline __attribute__((always_inline)) ATTR void NAME##_group(const uint8_t *w, size_t row_bytes,      \
+                                                                        int nr, const uint8_t *act,             \
+                                                                        const float *act_scales, int64_t n_sc,  \
+                                                                        float *y, const float *bias) {          \
+        gemv_prefetch pf = prefetch_start(w, row_bytes, nr, 8, n_sc);                                           \
+        __m512 acc[GEMV_ROWS];                                                                                   \
+        for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();                                               \
+        for (int64_t s0 = 0; s0 < n_sc; s0 += 4) {                                                               \
+            int ns = n_sc - s0 < 4 ? (int)(n_sc - s0) : 4;                                                       \
+            __mmask16 present = (__mmask16)((1u << (4 * ns)) - 1);                                               \
+            __m512 xs = _mm512_maskz_loadu_ps(present, act_scales + 4 * s0);                                     \
+            __m512 d[GEMV_ROWS];                                                                                 \
+            for (int r = 0; r < nr; r++)                                                                         \
+                d[r] = block_scales16(w + (size_t)r * row_bytes + (size_t)s0 * Q4_SC_BYTES, 18, present, xs);    \
+            /* lane -> block of superchunk s: [4s ×4, 4s+1 ×4, 4s+2 ×4, 4s+3 ×4] */                           \
+            __m512i lanes = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);                   \
+            for (int s = 0; s < ns; s++) {                                                                       \
+                prefetch_step(&pf);                                                                              \
+                const uint8_t *a = act + (size_t)(s0 + s) * RT_GEMM_ACT_SC;                                      \
+                __m512i xlo = _mm512_loadu_si512((const void *)a);                                               \
+                __m512i xhi = _mm512_loadu_si512((const void *)(a + 64));                                        \
+                __m512i base = _mm512_loadu_si512((const void *)(a + 128));                                      \
+                for (int r = 0; r < nr; r++) {                                                                   \
+                    __m512i v = NIBBLES(w + (size_t)r * row_bytes + (size_t)(s0 + s) * Q4_SC_BYTES);             \
+                    __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(base, low_nibbles(v), xlo),            \
+                                                      high_nibbles(v), xhi);                                     \
+                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(lanes, d[r]), acc[r]); \
+                }                                                                                                \
+                lanes = _mm512_add_epi32(lanes, _mm512_set1_epi32(4));                                           \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int r = 0; r < nr; r++) {                                                                           \
+            float v = _mm512_reduce_add_ps(acc[r]);                                                              \
+            y[r] = bias ? v + bias[r] : v;                                                                       \
+        }                                                                                                        \
+    }                                                                                                            \
+    static ATTR void NAME(const uint8_t *wb, size_t row_bytes, int64_t r0, int64_t r1, const uint8_t *ab,       \
+                          const float *xs, int64_t n_sc, float *y, const float *bias) {                          \
+        int64_t r = r0;                                                                                          \
+        for (; r + 8 <= r1; r += 8)                                                                              \
+            NAME##_group(wb + (size_t)r * row_bytes, row_bytes, 8, ab, xs, n_sc, y + r, bias ? bias + r : NULL); \
+        for (; r < r1; r++)                                                                                      \
+            NAME##_group(wb + (size_t)r * row_bytes, row_bytes, 1, ab, xs, n_sc, y + r, bias ? bias + r : NULL); \
+    }
+
+GEMV_Q4(gemv_rows_q4, nibbles_q4_sc, )
+GEMV_Q4(gemv_rows_q4_vbmi, nibbles_q4_sc_vbmi, __attribute__((target("avx512vbmi"))))
+
+static int gemv_vbmi = -1; /* the VBMI copy is used: CPU support, probed once */
+
+void rt_gemv_use_vbmi(bool enabled) {
+    __atomic_store_n(&gemv_vbmi, enabled && __builtin_cpu_supports("avx512vbmi") ? 1 : 0, __ATOMIC_RELAXED);
+}
 
 void rt_gemv_rows_avx512(lq_type type, const void *weights, size_t row_bytes, int64_t r0, int64_t r1,
                          const void *act, int64_t n_in, float *y, const float *bias) {
+    int vbmi = __atomic_load_n(&gemv_vbmi, __ATOMIC_RELAXED);
+    if (vbmi < 0) rt_gemv_use_vbmi(true), vbmi = __atomic_load_n(&gemv_vbmi, __ATOMIC_RELAXED);
     const uint8_t *wb = (const uint8_t *)weights;
     const uint8_t *ab = (const uint8_t *)act;
+    /* the activations' block scales d_x, back out of the packed lane scales (the first lane
+     * of each block) */
+    float xs[RT_GEMM_MAX_IN / 32];
+    if (type == LQ_TYPE_Q4_0) {
+        int64_t n_sc = n_in / 128;
+        for (int64_t s = 0; s < n_sc; s++)
+            for (int k = 0; k < 4; k++) memcpy(&xs[4 * s + k], ab + (size_t)s * RT_GEMM_ACT_SC + 192 + 16 * k, 4);
+        if (vbmi) gemv_rows_q4_vbmi(wb, row_bytes, r0, r1, ab, xs, n_sc, y, bias);
+        else gemv_rows_q4(wb, row_bytes, r0, r1, ab, xs, n_sc, y, bias);
+        return;
+    }
     int64_t n_chunks = n_in / 64;
-    /* the activations' block scales d_x back out of the packed lane scales (lane 0 holds the
-     * first block of a chunk; lane 4 (Q4_0) or 8 (Q8_0) the second) */
-    float act_scales[RT_GEMM_MAX_IN / 32];
-    int second_lane = type == LQ_TYPE_Q4_0 ? 4 : 8;
     for (int64_t c = 0; c < n_chunks; c++) {
-        const float *lane_scale = (const float *)(ab + (size_t)c * RT_GEMM_ACT_CHUNK + 128);
-        act_scales[2 * c] = lane_scale[0];
-        act_scales[2 * c + 1] = lane_scale[second_lane];
+        memcpy(&xs[2 * c], ab + (size_t)c * RT_GEMM_ACT_CHUNK + 128, 4);
+        memcpy(&xs[2 * c + 1], ab + (size_t)c * RT_GEMM_ACT_CHUNK + 128 + 32, 4);
     }
     int64_t r = r0;
-    /* rows per group: as many as the registers hold (Q8_0's codes take more of them) */
-    if (type == LQ_TYPE_Q4_0) {
-        for (; r + 8 <= r1; r += 8) GEMV_CASE(true, 8);
-        for (; r < r1; r++) GEMV_CASE(true, 1);
-    } else {
-        for (; r + 4 <= r1; r += 4) GEMV_CASE(false, 4);
-        for (; r < r1; r++) GEMV_CASE(false, 1);
-    }
+    for (; r + 4 <= r1; r += 4)
+        gemv_group_q8(wb + (size_t)r * row_bytes, row_bytes, 4, ab, xs, n_chunks, y + r, bias ? bias + r : NULL);
+    for (; r < r1; r++)
+        gemv_group_q8(wb + (size_t)r * row_bytes, row_bytes, 1, ab, xs, n_chunks, y + r, bias ? bias + r : NULL);
 }
 
 /* ---------------------------------------------------------------------------------------

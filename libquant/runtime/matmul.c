@@ -40,42 +40,63 @@ typedef struct mm_job {
 bool rt_gemm_usable(lq_type type, int64_t n_in) {
     static int vnni = -1; /* CPU support, probed once */
     if (vnni < 0) vnni = strcmp(lq_cpu_simd_level(), "avx512vnni") == 0;
+    int64_t step = type == LQ_TYPE_Q4_0 ? 128 : 64; /* a superchunk or a chunk */
     return vnni && lq_kernels_simd() == LQ_SIMD_AVX512 && (type == LQ_TYPE_Q4_0 || type == LQ_TYPE_Q8_0) &&
-           n_in % 64 == 0 && n_in <= RT_GEMM_MAX_IN;
+           n_in % step == 0 && n_in <= RT_GEMM_MAX_IN;
 }
 
-size_t rt_gemm_act_stride(int64_t n_in) { return (size_t)(n_in / 64) * RT_GEMM_ACT_CHUNK; }
+size_t rt_gemm_act_stride(lq_type type, int64_t n_in) {
+    return type == LQ_TYPE_Q4_0 ? (size_t)(n_in / 128) * RT_GEMM_ACT_SC : (size_t)(n_in / 64) * RT_GEMM_ACT_CHUNK;
+}
 
-void rt_gemm_pack_act(lq_type type, const void *q8_0_blocks, int64_t n_in, void *dst) {
-    const lq_block_q8_0 *b = (const lq_block_q8_0 *)q8_0_blocks;
-    bool is_q4 = type == LQ_TYPE_Q4_0;
-    int32_t offset = is_q4 ? 8 : 128;
+/* Q8_0: per chunk of two blocks, the 64 codes, then per lane (lanes 0-7 block 0, 8-15 block 1)
+ * -128·(sum of its 4 codes) and d_x. */
+static void pack_act_q8(const lq_block_q8_0 *b, int64_t n_in, char *dst) {
     for (int64_t c = 0; c < n_in / 64; c++) {
-        const lq_block_q8_0 *b0 = &b[2 * c], *b1 = &b[2 * c + 1];
-        char *chunk = (char *)dst + c * RT_GEMM_ACT_CHUNK;
-        int8_t *codes = (int8_t *)chunk;
+        char *chunk = dst + c * RT_GEMM_ACT_CHUNK;
         int32_t base[16];
         float scale[16];
-        if (is_q4) { /* nibble order: [b0 0:16, b1 0:16, b0 16:32, b1 16:32] */
-            memcpy(codes, b0->qs, 16);
-            memcpy(codes + 16, b1->qs, 16);
-            memcpy(codes + 32, b0->qs + 16, 16);
-            memcpy(codes + 48, b1->qs + 16, 16);
-        } else {
-            memcpy(codes, b0->qs, 32);
-            memcpy(codes + 32, b1->qs, 32);
-        }
-        float d0 = lq_fp16_to_fp32(b0->d), d1 = lq_fp16_to_fp32(b1->d);
+        memcpy(chunk, b[2 * c].qs, 32);
+        memcpy(chunk + 32, b[2 * c + 1].qs, 32);
         for (int lane = 0; lane < 16; lane++) {
+            const lq_block_q8_0 *blk = &b[2 * c + lane / 8];
             int32_t sum = 0;
-            for (int k = 0; k < 4; k++) sum += codes[4 * lane + k];
-            base[lane] = -offset * sum;
-            bool second = is_q4 ? (lane / 4) % 2 == 1 : lane >= 8; /* lane belongs to b1 */
-            scale[lane] = second ? d1 : d0;
+            for (int k = 0; k < 4; k++) sum += blk->qs[4 * (lane % 8) + k];
+            base[lane] = -128 * sum;
+            scale[lane] = lq_fp16_to_fp32(blk->d);
         }
         memcpy(chunk + 64, base, sizeof base);
         memcpy(chunk + 128, scale, sizeof scale);
     }
+}
+
+/* Q4_0: per superchunk of four blocks, the codes of elements 0-15 of each block (xlo), those of
+ * 16-31 (xhi), then per lane (lanes 4k..4k+3 block k; lane 4k+m holds elements 4m..4m+3 of
+ * both halves) -8·(sum of its 8 codes) and d_x. */
+static void pack_act_q4(const lq_block_q8_0 *b, int64_t n_in, char *dst) {
+    for (int64_t s = 0; s < n_in / 128; s++) {
+        char *sc = dst + s * RT_GEMM_ACT_SC;
+        int32_t base[16];
+        float scale[16];
+        for (int k = 0; k < 4; k++) {
+            const lq_block_q8_0 *blk = &b[4 * s + k];
+            memcpy(sc + 16 * k, blk->qs, 16);
+            memcpy(sc + 64 + 16 * k, blk->qs + 16, 16);
+            for (int m = 0; m < 4; m++) {
+                int32_t sum = 0;
+                for (int j = 0; j < 4; j++) sum += blk->qs[4 * m + j] + blk->qs[16 + 4 * m + j];
+                base[4 * k + m] = -8 * sum;
+                scale[4 * k + m] = lq_fp16_to_fp32(blk->d);
+            }
+        }
+        memcpy(sc + 128, base, sizeof base);
+        memcpy(sc + 192, scale, sizeof scale);
+    }
+}
+
+void rt_gemm_pack_act(lq_type type, const void *q8_0_blocks, int64_t n_in, void *dst) {
+    if (type == LQ_TYPE_Q4_0) pack_act_q4((const lq_block_q8_0 *)q8_0_blocks, n_in, (char *)dst);
+    else pack_act_q8((const lq_block_q8_0 *)q8_0_blocks, n_in, (char *)dst);
 }
 
 /* Rows [lo, hi) of product k, all tokens. */
@@ -321,7 +342,7 @@ static lq_status dot_run(const rt_matmul *mm, int n_mm, const float *x, int64_t 
         }
         bool tiled = act_types[k] >= ACT_TILED;
         act_job aj = {tiled ? LQ_TYPE_Q8_0 : (lq_type)act_types[k], tiled, mm[k].w->type, x, job.n_in, NULL,
-                      tiled ? rt_gemm_act_stride(job.n_in) : lq_row_size((lq_type)act_types[k], job.n_in)};
+                      tiled ? rt_gemm_act_stride(mm[k].w->type, job.n_in) : lq_row_size((lq_type)act_types[k], job.n_in)};
         lq_status st = quantize_batch(&aj, n_tok, &act[k], pool, n_threads, err);
         if (st) return st;
         job.tiled[k] = tiled;

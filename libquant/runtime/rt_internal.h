@@ -46,14 +46,17 @@ bool rt_matmul_uses_sgemm(const rt_weight *w, bool f32_act, int64_t n_tok);
 void rt_matmul_set_sgemm(bool enabled);
 
 /* Tiled int8 products for Q4_0 / Q8_0 weights (gemm_avx512.c, AVX-512 VNNI only), n_in a
- * multiple of 64 up to RT_GEMM_MAX_IN. Activations, packed from the kernels' Q8_0 blocks by
- * rt_gemm_pack_act, per token and chunk of 64 elements (RT_GEMM_ACT_CHUNK bytes): 64 codes in
- * the weight type's lane order, 16 int32 lanes of -offset·(sum of the lane's 4 codes) (offset 8
- * for Q4_0, 128 for Q8_0), 16 float lane scales; stride rt_gemm_act_stride(n_in). */
+ * multiple of 128 (Q4_0) or 64 (Q8_0) up to RT_GEMM_MAX_IN. Activations, packed from the
+ * kernels' Q8_0 blocks by rt_gemm_pack_act in the weight type's lane order: Q4_0 per
+ * superchunk of 128 elements (RT_GEMM_ACT_SC bytes): the codes of elements 0-15 of each of the
+ * 4 blocks, those of elements 16-31, 16 int32 lanes of -8·(sum of the lane's 8 codes), 16 float
+ * lane scales; Q8_0 per chunk of 64 (RT_GEMM_ACT_CHUNK bytes): 64 codes, 16 lanes of
+ * -128·(sum of 4 codes), 16 lane scales. Stride per token: rt_gemm_act_stride. */
 #define RT_GEMM_MAX_IN 16384
 #define RT_GEMM_ACT_CHUNK 192
+#define RT_GEMM_ACT_SC 256
 bool rt_gemm_usable(lq_type type, int64_t n_in);
-size_t rt_gemm_act_stride(int64_t n_in);
+size_t rt_gemm_act_stride(lq_type type, int64_t n_in);
 void rt_gemm_pack_act(lq_type type, const void *q8_0_blocks, int64_t n_in, void *dst);
 void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, int64_t r0, int64_t r1,
                          const void *act, size_t act_stride, int64_t n_tok, int64_t n_in, float *y,
@@ -63,6 +66,9 @@ void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
  * activations of that token; bit for bit what rt_gemm_rows_avx512 gives the same token. */
 void rt_gemv_rows_avx512(lq_type type, const void *weights, size_t row_bytes, int64_t r0, int64_t r1,
                          const void *act, int64_t n_in, float *y, const float *bias);
+/* Whether the Q4_0 single-token kernel may use its AVX-512 VBMI copy (the default where the
+ * CPU has it); tests switch it off to check the other copy gives the same bits. */
+void rt_gemv_use_vbmi(bool enabled);
 
 /* Attention of one query head (gemm_avx512.c; head_dim a multiple of 16): scores[j] =
  * q·k_j · scale for j in [first, last]; out = Σ_j scores[j]·inv_sum · v_j. Keys and values of

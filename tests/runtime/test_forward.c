@@ -325,7 +325,7 @@ static void compare_model(const char *path, const char *label, double tol_exact,
  * on the same quantized activations, for every tile shape (edge tiles included) and a bias. */
 static void test_tiled_products(void) {
     static const lq_type types[] = {LQ_TYPE_Q4_0, LQ_TYPE_Q8_0};
-    const int64_t n_in = 704, max_rows = 11, max_tok = 11; /* 11 chunks of 64: 8 + a masked rest */
+    const int64_t n_in = 1408, max_rows = 11, max_tok = 11; /* 11 superchunks (4+4+3) / 22 chunks (8+8+6) */
     uint64_t seed = 99;
     float *w = malloc((size_t)(n_in * max_rows) * sizeof(float));
     float *x = malloc((size_t)(n_in * max_tok) * sizeof(float));
@@ -340,7 +340,7 @@ static void test_tiled_products(void) {
             continue;
         }
         lq_error err;
-        size_t rb = lq_row_size(t, n_in), q8b = lq_row_size(LQ_TYPE_Q8_0, n_in), stride = rt_gemm_act_stride(n_in);
+        size_t rb = lq_row_size(t, n_in), q8b = lq_row_size(LQ_TYPE_Q8_0, n_in), stride = rt_gemm_act_stride(t, n_in);
         char *wq = malloc(rb * max_rows), *q8 = malloc(q8b * max_tok), *packed = malloc(stride * max_tok);
         CHECK_OK(lq_quantize_rows(t, w, wq, max_rows, n_in, NULL, &err), &err);
         for (int64_t j = 0; j < max_tok; j++) {
@@ -364,13 +364,18 @@ static void test_tiled_products(void) {
         /* single tokens: the streaming kernel gives the tiles' bits, for every start row (groups
          * of 8 or 4 rows and the single rows after them) */
         int gemv_mismatch = 0;
-        for (int64_t r0 = 0; r0 < max_rows; r0++)
-            for (int64_t j = 0; j < max_tok; j++) {
-                float one[11], tiled[11];
-                rt_gemm_rows_avx512(t, wq, rb, r0, max_rows, packed + j * stride, stride, 1, n_in, tiled, max_rows, bias);
-                rt_gemv_rows_avx512(t, wq, rb, r0, max_rows, packed + j * stride, n_in, one, bias);
-                for (int64_t r = r0; r < max_rows; r++) gemv_mismatch += memcmp(&one[r], &tiled[r], sizeof(float)) != 0;
-            }
+        for (int vbmi = 0; vbmi < 2; vbmi++) { /* both copies of the Q4_0 kernel */
+            rt_gemv_use_vbmi(vbmi);
+            for (int64_t r0 = 0; r0 < max_rows; r0++)
+                for (int64_t j = 0; j < max_tok; j++) {
+                    float one[11], tiled[11];
+                    rt_gemm_rows_avx512(t, wq, rb, r0, max_rows, packed + j * stride, stride, 1, n_in, tiled,
+                                        max_rows, bias);
+                    rt_gemv_rows_avx512(t, wq, rb, r0, max_rows, packed + j * stride, n_in, one, bias);
+                    for (int64_t r = r0; r < max_rows; r++)
+                        gemv_mismatch += memcmp(&one[r], &tiled[r], sizeof(float)) != 0;
+                }
+        }
         CHECKF(gemv_mismatch == 0, "single-token %s products differ from the tiles' in %d places", lq_type_get(t)->name,
                gemv_mismatch);
         fprintf(stderr, "tiled %s products vs vec-dot kernel: max rel diff %.2e\n", lq_type_get(t)->name, worst);
