@@ -34,6 +34,20 @@ static inline __attribute__((always_inline)) float half_to_float(const uint8_t *
     return _cvtsh_ss(h);
 }
 
+/* A tile's accumulators, and their sums (+ bias) stored as y[t·y_stride + r]. */
+static inline __attribute__((always_inline)) void zero_tile(__m512 acc[TILE_R][TILE_T], int nr, int nt) {
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
+}
+static inline __attribute__((always_inline)) void store_tile(__m512 acc[TILE_R][TILE_T], int nr, int nt, float *y,
+                                                            int64_t y_stride, const float *bias) {
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) {
+            float v = _mm512_reduce_add_ps(acc[r][t]);
+            y[t * y_stride + r] = bias ? v + bias[r] : v;
+        }
+}
+
 /* ---------------------------------------------------------------------------------------
  * Q8_0 tiles
  * ------------------------------------------------------------------------------------- */
@@ -70,8 +84,7 @@ static inline __attribute__((always_inline)) void tile_q8(const uint8_t *rows, c
                                                          int64_t n_chunks, int nr, int nt, float *y, int64_t y_stride,
                                                          const float *bias) {
     __m512 acc[TILE_R][TILE_T];
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
+    zero_tile(acc, nr, nt);
     for (int64_t c = 0; c < n_chunks; c++) {
         __m512i wq[TILE_R];
         __m512 wd[TILE_R];
@@ -91,11 +104,7 @@ static inline __attribute__((always_inline)) void tile_q8(const uint8_t *rows, c
             }
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) {
-            float v = _mm512_reduce_add_ps(acc[r][t]);
-            y[t * y_stride + r] = bias ? v + bias[r] : v;
-        }
+    store_tile(acc, nr, nt, y, y_stride, bias);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -153,8 +162,7 @@ static inline __attribute__((always_inline)) void tile_q4(const uint8_t *rows, c
                                                          int64_t n_sc, int nr, int nt, float *y, int64_t y_stride,
                                                          const float *bias) {
     __m512 acc[TILE_R][TILE_T];
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
+    zero_tile(acc, nr, nt);
     for (int64_t s = 0; s < n_sc; s++) {
         __m512i lo[TILE_R], hi[TILE_R];
         __m512 wd[TILE_R];
@@ -176,11 +184,7 @@ static inline __attribute__((always_inline)) void tile_q4(const uint8_t *rows, c
             }
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) {
-            float v = _mm512_reduce_add_ps(acc[r][t]);
-            y[t * y_stride + r] = bias ? v + bias[r] : v;
-        }
+    store_tile(acc, nr, nt, y, y_stride, bias);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -273,6 +277,14 @@ static inline __attribute__((always_inline)) void prefetch_step(gemv_prefetch *p
     pf->p += pf->step;
 }
 
+/* The rows' sums (+ bias) stored as y[r]. */
+static inline __attribute__((always_inline)) void store_rows(const __m512 *acc, int nr, float *y, const float *bias) {
+    for (int r = 0; r < nr; r++) {
+        float v = _mm512_reduce_add_ps(acc[r]);
+        y[r] = bias ? v + bias[r] : v;
+    }
+}
+
 /* d_w·d_x of the 16 blocks starting at blk (blocks blk_bytes apart), `present` of them. */
 static inline __attribute__((always_inline)) __m512 block_scales16(const uint8_t *blk, int blk_bytes, __mmask16 present,
                                                                    __m512 xs) {
@@ -312,10 +324,7 @@ static inline __attribute__((always_inline)) void gemv_group_q8(const uint8_t *w
             lanes = _mm512_add_epi32(lanes, _mm512_set1_epi32(2));
         }
     }
-    for (int r = 0; r < nr; r++) {
-        float v = _mm512_reduce_add_ps(acc[r]);
-        y[r] = bias ? v + bias[r] : v;
-    }
+    store_rows(acc, nr, y, bias);
 }
 
 /* Groups of nr Q4_0 rows; defined twice, the nibbles gathered by NIBBLES, for CPUs with and
@@ -352,10 +361,7 @@ static inline __attribute__((always_inline)) void gemv_group_q8(const uint8_t *w
                 lanes = _mm512_add_epi32(lanes, _mm512_set1_epi32(4));                                           \
             }                                                                                                    \
         }                                                                                                        \
-        for (int r = 0; r < nr; r++) {                                                                           \
-            float v = _mm512_reduce_add_ps(acc[r]);                                                              \
-            y[r] = bias ? v + bias[r] : v;                                                                       \
-        }                                                                                                        \
+        store_rows(acc, nr, y, bias);                                                                            \
     }                                                                                                            \
     static ATTR void NAME(const uint8_t *wb, size_t row_bytes, int64_t r0, int64_t r1, const uint8_t *ab,       \
                           const float *xs, int64_t n_sc, float *y, const float *bias) {                          \
