@@ -145,10 +145,8 @@ static int64_t potrf_plain(int64_t n, double *a, int64_t lda) {
     return 0;
 }
 
-/* A⁻¹ = L⁻ᵀ·L⁻¹: invert L in place (lower), then form the product into the full matrix. */
-static int64_t potri_plain(int64_t n, double *a, int64_t lda) {
-    for (int64_t j = 0; j < n; j++)
-        if (a[j * lda + j] == 0.0) return j + 1;
+/* L⁻¹ in place (lower), column by column by forward substitution; the diagonal is nonzero. */
+static void trtri_plain(int64_t n, double *a, int64_t lda) {
     for (int64_t j = 0; j < n; j++) { /* column j of L⁻¹ by forward substitution */
         a[j * lda + j] = 1.0 / a[j * lda + j];
         for (int64_t i = j + 1; i < n; i++) {
@@ -157,6 +155,13 @@ static int64_t potri_plain(int64_t n, double *a, int64_t lda) {
             a[i * lda + j] = v / a[i * lda + i];
         }
     }
+}
+
+/* A⁻¹ = L⁻ᵀ·L⁻¹: invert L in place (lower), then form the product into the full matrix. */
+static int64_t potri_plain(int64_t n, double *a, int64_t lda) {
+    for (int64_t j = 0; j < n; j++)
+        if (a[j * lda + j] == 0.0) return j + 1;
+    trtri_plain(n, a, lda);
     /* (L⁻ᵀL⁻¹)[i][j] = Σ_{p ≥ max(i,j)} M[p][i]·M[p][j], M = L⁻¹ lower; i ≤ j in order of
      * increasing i keeps the rows p ≥ j still unmodified (we write the upper part first). */
     for (int64_t i = 0; i < n; i++)
@@ -283,6 +288,7 @@ double lq_la_gemm_rate(bool fp64, int64_t size, int n_threads) {
 
 /* ---- blocked, threaded Cholesky and triangular inverse ------------------------------------ */
 
+#if LQ_HAVE_BLAS
 #define LA_TILE 256 /* tile edge: fixed, so results do not depend on the thread count */
 
 typedef struct tile_job {
@@ -297,7 +303,6 @@ static int64_t tile_rows(const tile_job *j, int64_t t, int64_t *r) {
     return j->n - *r < LA_TILE ? j->n - *r : LA_TILE;
 }
 
-#if LQ_HAVE_BLAS
 /* potrf: panel rows below the diagonal block: A[r, k] ← A[r, k]·L_kk⁻ᵀ */
 static void potrf_trsm_worker(void *ctx, int64_t begin, int64_t end, int thread_index) {
     const tile_job *j = (const tile_job *)ctx;
@@ -411,14 +416,7 @@ int64_t lq_la_trtri_lower(int64_t n, double *a, int64_t lda, int n_threads) {
     free(tmp);
     return 0;
 #else
-    for (int64_t j = 0; j < n; j++) { /* column j of L⁻¹ by forward substitution */
-        a[j * lda + j] = 1.0 / a[j * lda + j];
-        for (int64_t i = j + 1; i < n; i++) {
-            double v = 0.0;
-            for (int64_t p = j; p < i; p++) v -= a[i * lda + p] * a[p * lda + j];
-            a[i * lda + j] = v / a[i * lda + i];
-        }
-    }
+    trtri_plain(n, a, lda);
     (void)n_threads;
     return 0;
 #endif
