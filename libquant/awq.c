@@ -118,7 +118,7 @@ static lq_status gptq_fakequant(const awq_group *g, const double *h, int l, floa
     return st;
 }
 
-static void awq_scales(const float *x_mean, int64_t n, double alpha, float *s) {
+void lq_awq_scales(const float *x_mean, int64_t n, double alpha, float *s) {
     float lo = INFINITY, hi = 0.0f;
     for (int64_t j = 0; j < n; j++) {
         float v = (float)pow((double)x_mean[j], alpha);
@@ -197,7 +197,7 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
     *alpha = 0.0;
     for (int k = 0; k < n_grid; k++) {
         double a = (double)k / n_grid;
-        awq_scales(x_mean, n_in, a, cand);
+        lq_awq_scales(x_mean, n_in, a, cand);
         /* Q(W·s)/s, then the block on the original inputs */
         const float *wq[3];
         float *wp = wbuf;
@@ -228,7 +228,7 @@ lq_status lq_awq_search_scale(const awq_group *g, int64_t n_in, const float *x, 
     if (!isfinite(*loss_best)) /* nothing usable: no scaling */
         st = lq_fail(err, LQ_ERR_NUMERIC, "awq: no finite loss over %d scale candidates", n_grid);
     else if (g->min_gain > 0.0 && isfinite(*loss_plain) && *loss_best > (1.0 - g->min_gain) * *loss_plain) {
-        awq_scales(x_mean, n_in, 0.0, s); /* alpha 0: s = 1 */
+        lq_awq_scales(x_mean, n_in, 0.0, s); /* alpha 0: s = 1 */
         *alpha = 0.0;
         *loss_best = *loss_plain;
     }

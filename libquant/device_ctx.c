@@ -277,22 +277,6 @@ lq_status lq_device_awq_clip(lq_device_ctx *d, lq_type type, float *w, int64_t n
     return lq_cuda_awq_clip(d->cuda, type, w, n_out, n_in, x, t, mean_ratio, err);
 }
 
-/* The candidate scales of awq.c (awq_scales there; the same float operations in the same
- * order, so both searches try the same s). */
-static void awq_scales(const float *x_mean, int64_t n, double alpha, float *s) {
-    float lo = INFINITY, hi = 0.0f;
-    for (int64_t j = 0; j < n; j++) {
-        float v = (float)pow((double)x_mean[j], alpha);
-        if (!(v >= 1e-4f)) v = 1e-4f;
-        if (!isfinite(v)) v = 1.0f;
-        s[j] = v;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-    }
-    float norm = sqrtf(hi * lo);
-    for (int64_t j = 0; j < n; j++) s[j] /= norm;
-}
-
 enum { AWQ_X, AWQ_W, AWQ_WQ, AWQ_BLOCKS, AWQ_STATUS, AWQ_S, AWQ_OUT, AWQ_TMP };
 
 typedef struct awq_dev {
@@ -428,7 +412,7 @@ lq_status lq_device_awq_search_scale(lq_device_ctx *d, const awq_group *g, int64
     *alpha = 0.0;
     for (int k = 0; k < n_grid && st == LQ_OK; k++) {
         double al = (double)k / n_grid, sum = 0.0;
-        awq_scales(x_mean, n_in, al, cand);
+        lq_awq_scales(x_mean, n_in, al, cand);
         st = lq_cuda_upload(d->cuda, a.s, cand, (size_t)n_in * sizeof(float), err);
         if (st == LQ_OK) st = awq_fakequant(&a, status, n_status, err);
         if (st == LQ_ERR_NUMERIC) { /* a scale that overflows the format: not a candidate */
@@ -450,7 +434,7 @@ lq_status lq_device_awq_search_scale(lq_device_ctx *d, const awq_group *g, int64
         st = lq_fail(err, LQ_ERR_NUMERIC, "awq: no finite loss over %d scale candidates", n_grid);
     else if (st == LQ_OK && g->min_gain > 0.0 && isfinite(*loss_plain) &&
              *loss_best > (1.0 - g->min_gain) * *loss_plain) {
-        awq_scales(x_mean, n_in, 0.0, s);
+        lq_awq_scales(x_mean, n_in, 0.0, s);
         *alpha = 0.0;
         *loss_best = *loss_plain;
     }

@@ -37,6 +37,11 @@ typedef struct awq_group {
     double min_gain;
 } awq_group;
 
+/* The candidate scales for one alpha: s = max(x_mean^alpha, 1e-4) (NaN → 1e-4, inf → 1),
+ * normalised by sqrt(max s · min s). The CPU search and the device adapter both call this, so
+ * they try the same s bit for bit. */
+void lq_awq_scales(const float *x_mean, int64_t n, double alpha, float *s);
+
 /* Grid search over alpha = k/n_grid (k = 0..n_grid-1): s = max(x_mean^alpha, 1e-4) normalised
  * by sqrt(max s · min s) (llm-awq), loss = mean squared output error with every linear
  * fake-quantized as Q(W·diag(s))·diag(1/s). Writes the best s (n_in), its alpha, the loss at
