@@ -31,28 +31,6 @@ static char *dup_string(const char *s, lq_error *err) {
 
 static int scored_per_chunk(int n_ctx) { return n_ctx - 1 - n_ctx / 2; }
 
-/* Maps path whole; the caller checks the contents. */
-static lq_status map_file(const char *path, void **map, size_t *size, lq_error *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return lq_fail(err, LQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lq_fail(err, LQ_ERR_IO, "%s: not a regular file", path);
-    }
-    *size = (size_t)sb.st_size;
-    *map = NULL;
-    if (*size < KLD_HEADER_BYTES) { /* too short for the header; nothing to map */
-        close(fd);
-        return LQ_OK;
-    }
-    void *m = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return lq_fail(err, LQ_ERR_IO, "%s: cannot map %zu bytes", path, *size);
-    *map = m;
-    return LQ_OK;
-}
-
 /* Header fields, their ranges and the file size they imply. */
 static lq_status check_kld_layout(const char *path, const uint8_t *bytes, size_t size, lq_kld_base *b,
                                   lq_error *err) {
@@ -90,7 +68,7 @@ lq_status lq_kld_base_open(const char *path, lq_kld_base *out, lq_error *err) {
     memset(out, 0, sizeof *out);
     void *map = NULL;
     size_t size = 0;
-    lq_status st = map_file(path, &map, &size, err);
+    lq_status st = lq_map_file(path, &map, &size, err); /* the layout check rejects short files */
     if (st) return st;
     lq_kld_base b;
     memset(&b, 0, sizeof b);

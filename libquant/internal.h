@@ -56,6 +56,10 @@ lq_status lq_name_index_build(int64_t n, lq_name_of_fn name_of, const void *ctx,
 int64_t lq_name_index_find(const int64_t *sorted, int64_t n, lq_name_of_fn name_of, const void *ctx,
                            const char *key);
 
+/* Maps the regular file at path whole, read-only: *map is NULL for an empty file, else
+ * munmap(*map, *size) when done. */
+lq_status lq_map_file(const char *path, void **map, size_t *size, lq_error *err);
+
 /* malloc wrappers that record LQ_ERR_NOMEM with context. */
 void *lq_malloc(size_t n, lq_error *err, const char *what);
 void *lq_calloc(size_t n, size_t size, lq_error *err, const char *what);

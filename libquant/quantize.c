@@ -605,27 +605,12 @@ static uint64_t hash_bytes(const uint8_t *p, uint64_t n) {
 }
 
 lq_status lq_file_hash64(const char *path, uint64_t *hash, uint64_t *size, lq_error *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return lq_fail(err, LQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lq_fail(err, LQ_ERR_IO, "%s: not a regular file", path);
-    }
-    uint64_t n = (uint64_t)sb.st_size;
-    const uint8_t *p = (const uint8_t *)"";
     void *map = NULL;
-    if (n > 0) {
-        map = mmap(NULL, (size_t)n, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            close(fd);
-            return lq_fail(err, LQ_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
-        }
-        p = map;
-    }
-    close(fd);
-    *hash = hash_bytes(p, n);
+    size_t n = 0;
+    lq_status st = lq_map_file(path, &map, &n, err);
+    if (st) return st;
+    *hash = hash_bytes(map ? (const uint8_t *)map : (const uint8_t *)"", (uint64_t)n);
     if (size) *size = n;
-    if (map) munmap(map, (size_t)n);
+    if (map) munmap(map, n);
     return LQ_OK;
 }
