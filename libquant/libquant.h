@@ -559,6 +559,10 @@ void lq_pool_run(lq_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *
  * chunk depends on timing, so fn's results must depend on the indices alone (thread_index
  * only picks per-thread scratch, < n_threads). */
 void lq_pool_run_chunks(lq_pool *p, int64_t n, int64_t grain, int n_threads, lq_parallel_fn fn, void *ctx);
+/* The same with chunks that start near n / (2·threads) and shrink, in multiples of grain, as
+ * the work runs out (guided scheduling): few claims, and the threads finish within about one
+ * grain of each other. The chunk boundaries depend on (n, grain, threads) alone. */
+void lq_pool_run_guided(lq_pool *p, int64_t n, int64_t grain, int n_threads, lq_parallel_fn fn, void *ctx);
 void lq_pool_free(lq_pool *p);
 
 /* ------------------------------------------------------------------------------------------

@@ -91,7 +91,8 @@ typedef struct pool_job {
     void *ctx;
     int64_t n;
     int n_active;          /* threads taking part, caller included */
-    bool chunked;          /* lq_pool_run_chunks: chunks claimed by whoever is free */
+    bool chunked;          /* lq_pool_run_chunks/_guided: chunks claimed by whoever is free */
+    bool guided;           /* lq_pool_run_guided: chunks shrink as the work runs out */
     int64_t grain, n_chunks;
 } pool_job;
 
@@ -102,10 +103,11 @@ struct lq_pool {
     pthread_cond_t wake, done_cv;
     atomic_uint_fast64_t generation; /* bumped once per loop */
     atomic_int remaining;            /* static loops: workers still busy with the current loop */
-    /* chunked loops: (generation << 32) | next unclaimed chunk; a claim is a compare-exchange,
-     * so a worker still holding an old generation can never take a chunk of a newer loop */
+    /* chunked loops: (generation << 32) | next unclaimed chunk (guided loops: next unclaimed
+     * index); a claim is a compare-exchange, so a worker still holding an old generation can
+     * never take a chunk of a newer loop */
     atomic_uint_fast64_t ticket;
-    atomic_int_fast64_t chunks_done;
+    atomic_int_fast64_t done; /* indices of the current chunked loop finished */
     atomic_bool stop;
     worker_arg *args; /* one per worker; must outlive them */
     pool_job job;
@@ -119,18 +121,38 @@ static inline void cpu_relax(void) {
 }
 
 
+/* The chunk a claim at `next` takes: a fixed grain, or (guided) a share of what is left that
+ * shrinks to the grain, so the threads run out of work at nearly the same time. Both are
+ * functions of the loop alone, whichever thread claims. */
+static void chunk_at(const pool_job *job, int64_t next, int64_t *b, int64_t *e, int64_t *next_after) {
+    if (job->guided) {
+        int64_t size = (job->n - next) / (2 * (int64_t)job->n_active);
+        size = size < job->grain ? job->grain : (size + job->grain - 1) / job->grain * job->grain;
+        *b = next;
+        *e = next + size < job->n ? next + size : job->n;
+        *next_after = *e;
+        return;
+    }
+    *b = next * job->grain;
+    *e = *b + job->grain < job->n ? *b + job->grain : job->n;
+    *next_after = next + 1;
+}
+
 /* Claims and runs chunks of loop `gen` until none is left (or a newer loop has started). */
 static void run_chunks(lq_pool *p, const pool_job *job, uint_fast64_t gen, int thread_index) {
+    int64_t end = job->guided ? job->n : job->n_chunks;
     for (;;) {
         uint_fast64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
         if ((t >> 32) != (gen & 0xFFFFFFFFu)) return;
-        int64_t c = (int64_t)(t & 0xFFFFFFFFu);
-        if (c >= job->n_chunks) return;
-        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel, memory_order_relaxed))
+        int64_t next = (int64_t)(t & 0xFFFFFFFFu), b, e, next_after;
+        if (next >= end) return;
+        chunk_at(job, next, &b, &e, &next_after);
+        uint_fast64_t claimed = (t & ~(uint_fast64_t)0xFFFFFFFFu) | (uint_fast64_t)next_after;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, claimed, memory_order_acq_rel,
+                                                   memory_order_relaxed))
             continue;
-        int64_t b = c * job->grain, e = b + job->grain < job->n ? b + job->grain : job->n;
         job->fn(job->ctx, b, e, thread_index);
-        atomic_fetch_add_explicit(&p->chunks_done, 1, memory_order_acq_rel);
+        atomic_fetch_add_explicit(&p->done, e - b, memory_order_acq_rel);
     }
 }
 
@@ -185,7 +207,7 @@ lq_pool *lq_pool_create(int n_threads) {
     atomic_init(&p->remaining, 0);
     atomic_init(&p->stop, false);
     atomic_init(&p->ticket, 0);
-    atomic_init(&p->chunks_done, 0);
+    atomic_init(&p->done, 0);
     int want = n_threads > 1 ? n_threads - 1 : 0;
     p->threads = want ? (pthread_t *)calloc((size_t)want, sizeof(pthread_t)) : NULL;
     worker_arg *args = p->args = want ? (worker_arg *)calloc((size_t)want, sizeof(worker_arg)) : NULL;
@@ -210,7 +232,7 @@ void lq_pool_run(lq_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *
     }
     atomic_store_explicit(&p->remaining, p->n_workers, memory_order_relaxed);
     pthread_mutex_lock(&p->mu);
-    p->job = (pool_job){fn, ctx, n, n_active, false, 0, 0};
+    p->job = (pool_job){fn, ctx, n, n_active, false, false, 0, 0};
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
@@ -229,21 +251,22 @@ void lq_pool_run(lq_pool *p, int64_t n, int n_threads, lq_parallel_fn fn, void *
     }
 }
 
-void lq_pool_run_chunks(lq_pool *p, int64_t n, int64_t grain, int n_threads, lq_parallel_fn fn, void *ctx) {
+static void run_claimed(lq_pool *p, int64_t n, int64_t grain, bool guided, int n_threads, lq_parallel_fn fn,
+                        void *ctx) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     int64_t n_chunks = (n + grain - 1) / grain;
     int n_active = n_threads < 1 ? 1 : n_threads;
     if (!p || n_active > p->n_workers + 1) n_active = p ? p->n_workers + 1 : 1;
     if (n_active > n_chunks) n_active = (int)n_chunks;
-    if (n_active <= 1 || n_chunks >= ((int64_t)1 << 32)) {
+    if (n_active <= 1 || n >= ((int64_t)1 << 32)) {
         fn(ctx, 0, n, 0);
         return;
     }
     pthread_mutex_lock(&p->mu);
     uint_fast64_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
-    p->job = (pool_job){fn, ctx, n, n_active, true, grain, n_chunks};
-    atomic_store_explicit(&p->chunks_done, 0, memory_order_relaxed);
+    p->job = (pool_job){fn, ctx, n, n_active, true, guided, grain, n_chunks};
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store_explicit(&p->ticket, (uint_fast64_t)(gen & 0xFFFFFFFFu) << 32, memory_order_release);
     atomic_store_explicit(&p->generation, gen, memory_order_release);
     pthread_cond_broadcast(&p->wake);
@@ -253,10 +276,18 @@ void lq_pool_run_chunks(lq_pool *p, int64_t n, int64_t grain, int n_threads, lq_
     /* only chunks still running elsewhere are waited for (briefly spinning, then yielding the
      * core: on a busy machine the thread holding the chunk may be waiting for one) */
     int spins = 0;
-    while (atomic_load_explicit(&p->chunks_done, memory_order_acquire) < n_chunks) {
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < n) {
         if (spins++ < SPIN_ITERATIONS) cpu_relax();
         else sched_yield();
     }
+}
+
+void lq_pool_run_chunks(lq_pool *p, int64_t n, int64_t grain, int n_threads, lq_parallel_fn fn, void *ctx) {
+    run_claimed(p, n, grain, false, n_threads, fn, ctx);
+}
+
+void lq_pool_run_guided(lq_pool *p, int64_t n, int64_t grain, int n_threads, lq_parallel_fn fn, void *ctx) {
+    run_claimed(p, n, grain, true, n_threads, fn, ctx);
 }
 
 void lq_pool_free(lq_pool *p) {

@@ -448,39 +448,60 @@ static void test_sgemm_products(void) {
     free(wf), free(x);
 }
 
-/* lq_pool_run_chunks (the runtime's loops): every index exactly once for any thread count and
- * chunk size, mixed with static lq_pool_run loops on the same workers. */
+/* lq_pool_run_chunks and lq_pool_run_guided (the runtime's loops): every index exactly once
+ * for any thread count and chunk size, mixed with static lq_pool_run loops on the same
+ * workers; guided chunks start and end on multiples of the grain (but the last) and never grow. */
 typedef struct chunk_ctx {
     int *hits;
     int bad_thread;
     int n_threads;
+    int64_t grain, n;
+    int64_t sizes[2048]; /* guided: the size of the chunk starting at each index */
+    int bad_bounds;
 } chunk_ctx;
 static void count_hits(void *ctx, int64_t begin, int64_t end, int thread_index) {
     chunk_ctx *c = (chunk_ctx *)ctx;
     if (thread_index < 0 || thread_index >= c->n_threads) __atomic_store_n(&c->bad_thread, 1, __ATOMIC_RELAXED);
     for (int64_t i = begin; i < end; i++) __atomic_add_fetch(&c->hits[i], 1, __ATOMIC_RELAXED);
+    if (c->grain > 0) {
+        if (begin % c->grain != 0 || (end != c->n && end % c->grain != 0)) __atomic_store_n(&c->bad_bounds, 1, __ATOMIC_RELAXED);
+        if (begin < 2048) c->sizes[begin] = end - begin;
+    }
 }
 static void test_pool_chunks(void) {
     enum { N = 1001 };
     static const int64_t grains[] = {1, 7, 64, 5000};
     int hits[N];
-    for (int threads = 1; threads <= 4; threads++) {
-        lq_pool *pool = lq_pool_create(threads);
-        int wrong = 0, bad_thread = 0;
-        for (int round = 0; round < 40; round++) {
-            int64_t n = N - round * 13;
-            memset(hits, 0, sizeof hits);
-            chunk_ctx c = {hits, 0, threads};
-            lq_pool_run_chunks(pool, n, grains[round % 4], threads, count_hits, &c);
-            if (round % 3 == 0) lq_pool_run(pool, n, threads, count_hits, &c); /* a static loop between */
-            int want = round % 3 == 0 ? 2 : 1;
-            for (int64_t i = 0; i < N; i++) wrong += hits[i] != (i < n ? want : 0);
-            bad_thread |= c.bad_thread;
+    for (int guided = 0; guided < 2; guided++)
+        for (int threads = 1; threads <= 4; threads++) {
+            lq_pool *pool = lq_pool_create(threads);
+            int wrong = 0, bad_thread = 0, bad_bounds = 0, grew = 0;
+            for (int round = 0; round < 40; round++) {
+                int64_t n = N - round * 13, grain = grains[round % 4];
+                memset(hits, 0, sizeof hits);
+                chunk_ctx c = {hits, 0, threads, guided ? grain : 0, n, {0}, 0};
+                if (guided) lq_pool_run_guided(pool, n, grain, threads, count_hits, &c);
+                else lq_pool_run_chunks(pool, n, grain, threads, count_hits, &c);
+                int64_t prev = INT64_MAX;
+                for (int64_t b = 0; guided && b < n; b += c.sizes[b]) {
+                    if (c.sizes[b] <= 0) break; /* a gap: counted through hits below */
+                    grew += b + c.sizes[b] < n && c.sizes[b] > prev; /* the last chunk may be cut short */
+                    prev = c.sizes[b];
+                }
+                c.grain = 0; /* the static loop's ranges are not chunks */
+                if (round % 3 == 0) lq_pool_run(pool, n, threads, count_hits, &c); /* a static loop between */
+                int want = round % 3 == 0 ? 2 : 1;
+                for (int64_t i = 0; i < N; i++) wrong += hits[i] != (i < n ? want : 0);
+                bad_thread |= c.bad_thread;
+                bad_bounds |= c.bad_bounds;
+            }
+            CHECKF(wrong == 0, "pool %s, %d threads: %d indices run the wrong number of times",
+                   guided ? "guided" : "chunks", threads, wrong);
+            CHECK(!bad_thread);
+            CHECKF(!bad_bounds && grew == 0, "guided chunks, %d threads: off the grain (%d) or growing (%d)", threads,
+                   bad_bounds, grew);
+            lq_pool_free(pool);
         }
-        CHECKF(wrong == 0, "pool chunks, %d threads: %d indices run the wrong number of times", threads, wrong);
-        CHECK(!bad_thread);
-        lq_pool_free(pool);
-    }
 }
 
 /* The vectorized SwiGLU against expf, over the whole float range (saturation included). */
