@@ -66,8 +66,8 @@ void rt_gemm_rows_avx512(lq_type type, const void *weights, size_t row_bytes, in
  * activations of that token; bit for bit what rt_gemm_rows_avx512 gives the same token. */
 void rt_gemv_rows_avx512(lq_type type, const void *weights, size_t row_bytes, int64_t r0, int64_t r1,
                          const void *act, int64_t n_in, float *y, const float *bias);
-/* Whether the Q4_0 single-token kernel may use its AVX-512 VBMI copy (the default where the
- * CPU has it); tests switch it off to check the other copy gives the same bits. */
+/* Whether the Q4_0 single-token kernel may use its AVX-512 VBMI + GFNI copy (the default where
+ * the CPU has both); tests switch it off to check the other copy gives the same bits. */
 void rt_gemv_use_vbmi(bool enabled);
 
 /* Attention of one query head (gemm_avx512.c; head_dim a multiple of 16): scores[j] =
