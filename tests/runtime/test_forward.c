@@ -8,6 +8,7 @@
 #include "runtime/rt_internal.h" /* the tiled and sgemm products are checked directly */
 
 #include <math.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------------------------------
  * Naive model: every matrix as fp32 in HF order (rows = outputs), written for clarity
@@ -644,6 +645,29 @@ static void count_hook(void *ctx, const char *name, const float *x, int64_t n_to
     if (n_in != want || !isfinite(x[0]) || !isfinite(x[(n_tokens - 1) * n_in + n_in - 1])) h->bad_width = true;
 }
 
+/* Whether the mapping holding p carries VmFlag `flag` (/proc/self/smaps); -1: unknown. */
+static int vma_has_flag(const void *p, const char *flag) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int found = -1;
+    bool inside = false;
+    uintptr_t a = (uintptr_t)p;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = a >= lo && a < hi;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            char want[8];
+            snprintf(want, sizeof want, " %s", flag);
+            found = strstr(line, want) != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 static void test_layer_api(const char *tmp) {
     lq_error err;
     lq_synth_opts o;
@@ -664,6 +688,14 @@ static void test_layer_api(const char *tmp) {
     lq_runtime_opts ro = {2, 32, 4, false, LQ_ACT_INT8_NONE};
     CHECK_OK(lq_runtime_create(m, &ro, &rt, &err), &err);
     if (!rt) return;
+    /* the runtime asks for its mmapped weights in huge pages ("hg" in the mapping's flags) */
+    const lq_tensor *q_weight = lq_model_find(m, "blk.0.attn_q.weight");
+    CHECK(q_weight != NULL);
+    int hg = q_weight ? vma_has_flag(q_weight->data, "hg") : -1;
+    if (hg < 0 || access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0)
+        fprintf(stderr, "no /proc/self/smaps or no transparent huge pages: huge-page advice not checked\n");
+    else
+        CHECKF(hg == 1, "weights of %s not advised as huge pages", path);
     float *ref = malloc((size_t)(n_seq * n * nv) * sizeof(float));
     for (int s = 0; s < n_seq; s++) {
         lq_runtime_reset(rt);
