@@ -335,7 +335,7 @@ static inline __attribute__((always_inline)) void gemv_group_q8(const uint8_t *w
 /* Groups of nr Q4_0 rows; defined twice, the nibbles gathered by NIBBLES and the high ones
  * taken by HIGH, for CPUs with and without AVX-512 VBMI and GFNI (ATTR: the target of the copy
  * that may use them). */
-#define GEMV_Q4(NAME, NIBBLES, HIGH, ATTR)                                                                             \
+#define GEMV_Q4(NAME, NIBBLES, HIGH, ATTR)                                                                       \
     static inline __attribute__((always_inline)) ATTR void NAME##_group(const uint8_t *w, size_t row_bytes,      \
                                                                         int nr, const uint8_t *act,             \
                                                                         const float *act_scales, int64_t n_sc,  \

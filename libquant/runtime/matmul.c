@@ -355,9 +355,9 @@ static lq_status dot_run(const rt_matmul *mm, int n_mm, const float *x, int64_t 
      * process on its core) no longer holds up the product. The chunks shrink as the rows run
      * out, so the threads finish together (with 8 equal chunks per thread, Q8_0 decode of the
      * 1.1B model spent 4.7 % of its thread time waiting at the end of products; now 2.0 %,
-     * most of it the serial steps between them). They are multiples of 16
-     * rows, the single-token kernels' row groups; each row's result is the same whichever
-     * chunk and thread it falls in. */
+     * most of it the serial steps between them). They are multiples of 16 rows, the
+     * single-token kernels' row groups; each row's result is the same whichever chunk and
+     * thread it falls in. */
     lq_pool_run_guided(pool, job.row_start[n_mm], 16, threads, mm_worker, &job);
     return LQ_OK;
 }
