@@ -91,21 +91,49 @@ static lq_status load_vector(const lq_model *m, const char *name, int64_t n, boo
     return LQ_OK;
 }
 
-/* Each token streams every weight once: ask for the weights' pages as 2 MiB folios (the page
+/* Each token streams every weight once: ask for the model's pages as 2 MiB folios (the page
  * cache reads them in as such when they are not cached yet), which spares the TLB a miss every
- * 4 KiB (a streaming read over 4 KiB pages ran 10-15 % slower here). Only weight ranges are
- * advised, rounded out to whole pages so that neighbouring tensors join up, and tools that
- * read headers alone stay small. Advice only: failure changes nothing. */
-static void advise_huge_pages(const void *data, size_t n) {
+ * 4 KiB (a streaming read over 4 KiB pages ran 10-15 % slower here). Per file, the span from its
+ * first to its last tensor byte is advised in one call, before any tensor is read: a page read
+ * without the advice (a norm vector, say) is cached as a small folio, and the readahead that
+ * follows it keeps the stream in small folios (measured: 40 scattered 1-byte reads before the
+ * advice left 104 of 609 MB of a file on 2 MiB pages, against 608 MB without them), and advice
+ * given per weight split the mapping into 68 areas around the unadvised norms. Tools that read
+ * headers alone never get here and stay small. Advice only: failure changes nothing. */
+static bool same_file(const char *a, const char *b) {
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void advise_span(uintptr_t begin, uintptr_t end) {
 #ifdef MADV_HUGEPAGE
     long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || n == 0) return;
-    uintptr_t begin = (uintptr_t)data / (uintptr_t)page * (uintptr_t)page;
-    uintptr_t end = ((uintptr_t)data + n + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    if (page <= 0 || end <= begin) return;
+    begin = begin / (uintptr_t)page * (uintptr_t)page;
+    end = (end + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
     (void)madvise((void *)begin, end - begin, MADV_HUGEPAGE);
 #else
-    (void)data, (void)n;
+    (void)begin, (void)end;
 #endif
+}
+
+static void advise_huge_pages(const lq_model *m) {
+    int64_t n = lq_model_n_tensors(m);
+    for (int64_t i = 0; i < n; i++) {
+        const lq_tensor *t = lq_model_tensor(m, i);
+        if (!t->file) continue; /* no file behind it */
+        bool seen = false;      /* the file's span was advised with an earlier tensor */
+        for (int64_t j = 0; j < i && !seen; j++) seen = same_file(lq_model_tensor(m, j)->file, t->file);
+        if (seen) continue;
+        uintptr_t begin = UINTPTR_MAX, end = 0;
+        for (int64_t j = i; j < n; j++) {
+            const lq_tensor *u = lq_model_tensor(m, j);
+            if (!same_file(u->file, t->file) || u->nbytes == 0) continue;
+            uintptr_t a = (uintptr_t)u->data;
+            if (a < begin) begin = a;
+            if (a + u->nbytes > end) end = a + u->nbytes;
+        }
+        advise_span(begin, end);
+    }
 }
 
 static lq_status view_matrix(const lq_tensor *t, const char *path, int64_t n_in, int64_t n_out,
@@ -130,7 +158,6 @@ static lq_status view_matrix(const lq_tensor *t, const char *path, int64_t n_in,
     w->n_out = n_out;
     w->row_bytes = row_bytes;
     w->data = t->data;
-    advise_huge_pages(t->data, (size_t)need);
     return LQ_OK;
 }
 
@@ -291,6 +318,7 @@ lq_status lq_runtime_create(const lq_model *m, const lq_runtime_opts *opts, lq_r
     rt->rope_layout = lq_model_rope_layout(m);
     lq_status st = check_hparams(rt, err);
     if (st) goto fail;
+    advise_huge_pages(m); /* before the first tensor byte is read */
     rt->n_embd = rt->hp.n_embd;
     rt->n_head = rt->hp.n_head;
     rt->n_head_kv = rt->hp.n_head_kv;
