@@ -138,25 +138,59 @@ static void read_chunk(void *ctx, int64_t begin, int64_t end, int t) {
                                                 : read_lines_scalar(job->buf, begin, end);
 }
 
-lq_status lq_bench_read_bandwidth_pool(lq_pool *pool, size_t bytes, int n_threads, int passes,
-                                       lq_bench_rate *rate, lq_error *err) {
-    bytes = bytes / 64 * 64;
-    if (n_threads <= 0) n_threads = lq_n_cpus();
+struct lq_bw_probe {
+    uint64_t *buf;
+    size_t bytes;
+};
+
+lq_status lq_bw_probe_create(size_t bytes, lq_bw_probe **out, lq_error *err) {
+    *out = NULL;
+    lq_bw_probe *p = (lq_bw_probe *)lq_calloc(1, sizeof *p, err, "the read-bandwidth probe");
+    if (!p) return err ? err->code : LQ_ERR_NOMEM;
+    p->bytes = bytes / 64 * 64;
+    if (p->bytes == 0) {
+        free(p);
+        return lq_fail(err, LQ_ERR_INVALID, "bench: a read-bandwidth buffer of %zu bytes", bytes);
+    }
+    p->buf = (uint64_t *)big_alloc(p->bytes, err, "the read-bandwidth buffer");
+    if (!p->buf) {
+        free(p);
+        return LQ_ERR_NOMEM;
+    }
+    memset(p->buf, 1, p->bytes); /* every page present before the first timed pass */
+    *out = p;
+    return LQ_OK;
+}
+
+void lq_bw_probe_free(lq_bw_probe *p) {
+    if (!p) return;
+    free(p->buf);
+    free(p);
+}
+
+lq_bench_rate lq_bw_probe_run(lq_bw_probe *p, lq_pool *pool, int n_threads, int passes) {
     if (passes < 1) passes = 1;
-    uint64_t *buf = (uint64_t *)big_alloc(bytes, err, "the read-bandwidth buffer");
-    if (!buf) return LQ_ERR_NOMEM;
-    memset(buf, 1, bytes);
     read_job job;
     memset(&job, 0, sizeof job);
-    job.buf = buf;
+    job.buf = p->buf;
     pass_timer t = {0};
-    for (int p = 0; p <= passes; p++) { /* pass 0 is untimed: page tables and TLB warm up */
+    for (int i = 0; i < passes; i++) {
         timer_start(&t);
-        lq_pool_run(pool, (int64_t)(bytes / 64), n_threads, read_chunk, &job);
-        timer_stop(&t, p > 0);
+        lq_pool_run(pool, (int64_t)(p->bytes / 64), n_threads, read_chunk, &job);
+        timer_stop(&t, true);
     }
-    free(buf);
-    *rate = timer_rate(&t, (double)bytes, n_threads);
+    return timer_rate(&t, (double)p->bytes, n_threads);
+}
+
+lq_status lq_bench_read_bandwidth_pool(lq_pool *pool, size_t bytes, int n_threads, int passes,
+                                       lq_bench_rate *rate, lq_error *err) {
+    if (n_threads <= 0) n_threads = lq_n_cpus();
+    lq_bw_probe *p;
+    lq_status st = lq_bw_probe_create(bytes, &p, err);
+    if (st) return st;
+    (void)lq_bw_probe_run(p, pool, n_threads, 1); /* untimed: page tables and TLB warm up */
+    *rate = lq_bw_probe_run(p, pool, n_threads, passes);
+    lq_bw_probe_free(p);
     return LQ_OK;
 }
 

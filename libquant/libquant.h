@@ -536,6 +536,12 @@ lq_status lq_bench_read_bandwidth(size_t bytes, int n_threads, int passes, lq_be
                                   lq_error *err);
 lq_status lq_bench_read_bandwidth_pool(lq_pool *pool, size_t bytes, int n_threads, int passes,
                                        lq_bench_rate *rate, lq_error *err);
+/* The same probe keeping its buffer (allocated and written once), so that it can run again
+ * and again between timed runs: lq_bw_probe_run gives the best of `passes` timed passes. */
+typedef struct lq_bw_probe lq_bw_probe;
+lq_status lq_bw_probe_create(size_t bytes, lq_bw_probe **out, lq_error *err);
+lq_bench_rate lq_bw_probe_run(lq_bw_probe *p, lq_pool *pool, int n_threads, int passes);
+void lq_bw_probe_free(lq_bw_probe *p);
 lq_status lq_bench_codec(lq_type type, const lq_bench_opts *o, lq_codec_bench *out,
                          lq_error *err);
 
@@ -666,16 +672,15 @@ int64_t lq_runtime_n_past(const lq_runtime *rt);
  * head, norms and biases, one embedding row): the numerator of the memory-bandwidth bound of
  * token generation. */
 uint64_t lq_runtime_weight_bytes(const lq_runtime *rt);
-/* Streaming read bandwidth measured by the runtime's own worker threads (its lq_pool):
- * lq_bench_read_bandwidth_pool over a bytes-sized buffer. The denominator of that bound. */
-lq_status lq_runtime_read_bandwidth(lq_runtime *rt, size_t bytes, int passes, lq_bench_rate *rate,
-                                    lq_error *err);
 /* llama-bench's tests: n_tokens random tokens (the first = bos when bos >= 0) evaluated as one
  * prompt (gen false: pp), or generated one at a time (gen true: tg), from an empty cache; one
  * untimed run, then reps timed ones: ts[rep] = tokens per second. The KV cache must hold
- * n_tokens. */
+ * n_tokens. With read_bw non-NULL, the runtime's threads also measure the read bandwidth
+ * (lq_bw_probe over read_bw_bytes, best of 2 passes) right before the first timed run and
+ * after each one: read_bw[rep] (bytes/s) is the mean of the probes on either side of run rep,
+ * so the bandwidth bound of each run is taken in the same minute as the run itself. */
 lq_status lq_runtime_bench(lq_runtime *rt, bool gen, int n_tokens, int reps, int32_t bos, double *ts,
-                           lq_error *err);
+                           double *read_bw, size_t read_bw_bytes, lq_error *err);
 void lq_bench_mean_stddev(const double *x, int n, double *mean, double *stddev);
 
 /* Layer at a time (calibration, GPTQ's sequential propagation). hidden holds n_seq sequences

@@ -18,8 +18,10 @@ static const char *bench_usage =
     "pp: N random tokens (first = BOS) evaluated as one prompt; tg: N tokens generated one at a\n"
     "time from an empty cache. Every decode computes the logits of its last token, as\n"
     "llama-bench's do. Each test runs once untimed, then -r times; t/s is reported as\n"
-    "mean ± standard deviation over the repetitions. The tg bound is the measured memory read\n"
-    "bandwidth divided by the weight bytes one token reads.\n\n"
+    "mean ± standard deviation over the repetitions. The tg bound is the memory read bandwidth\n"
+    "divided by the weight bytes one token reads; the bandwidth is measured (1 GiB, best of 2\n"
+    "passes, the model's threads) before the first tg repetition and after each, and every\n"
+    "repetition is set against the mean of the two probes around it.\n\n"
     "Options:\n"
     "  -p N         prompt tokens (default 512, 0 = skip)\n"
     "  -n N         generated tokens (default 128, 0 = skip)\n"
@@ -38,8 +40,11 @@ typedef struct bench_result {
     char name[32];
     int n_tokens;
     double *ts; /* tokens/s per repetition */
+    double *bw; /* tg: read bandwidth around each repetition, bytes/s */
     int reps;
     double mean, stddev;
+    double bw_mean;               /* tg: mean of bw */
+    double frac_mean, frac_stddev; /* tg: of ts[k] / (bw[k] / weight bytes per token) */
 } bench_result;
 
 static int parse_int(const char *opt, const char *v, int min, int *out) {
@@ -87,16 +92,28 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     return 0;
 }
 
-/* One test through lq_runtime_bench. */
+#define PROBE_BYTES ((size_t)1 << 30) /* far beyond the caches */
+
+/* One test through lq_runtime_bench; tg with the read bandwidth around each repetition and
+ * the fraction of the bound it reached. */
 static lq_status run_test(lq_runtime *rt, const bench_args *a, bool gen, int n, int32_t bos,
                           bench_result *r, lq_error *err) {
     snprintf(r->name, sizeof r->name, "%s%d", gen ? "tg" : "pp", n);
     r->n_tokens = n;
     r->reps = a->reps;
     r->ts = (double *)calloc((size_t)a->reps, sizeof(double));
-    if (!r->ts) return lq_cli_fail(err, LQ_ERR_NOMEM, "bench: no memory");
-    lq_status st = lq_runtime_bench(rt, gen, n, a->reps, bos, r->ts, err);
+    r->bw = (double *)calloc((size_t)a->reps, sizeof(double));
+    double *frac = (double *)calloc((size_t)a->reps, sizeof(double));
+    if (!r->ts || !r->bw || !frac) return free(frac), lq_cli_fail(err, LQ_ERR_NOMEM, "bench: no memory");
+    lq_status st = lq_runtime_bench(rt, gen, n, a->reps, bos, r->ts, gen ? r->bw : NULL, PROBE_BYTES, err);
     if (!st) lq_bench_mean_stddev(r->ts, r->reps, &r->mean, &r->stddev);
+    if (!st && gen) {
+        double token_bytes = (double)lq_runtime_weight_bytes(rt), sd;
+        for (int k = 0; k < r->reps; k++) frac[k] = r->bw[k] > 0 ? r->ts[k] * token_bytes / r->bw[k] : 0;
+        lq_bench_mean_stddev(r->bw, r->reps, &r->bw_mean, &sd);
+        lq_bench_mean_stddev(frac, r->reps, &r->frac_mean, &r->frac_stddev);
+    }
+    free(frac);
     return st;
 }
 
@@ -134,7 +151,7 @@ static model_info describe(const lq_model *m) {
 
 /* llama-bench's columns, then (tg only) the memory-bandwidth bound and the fraction of it */
 static void print_markdown(const model_info *mi, const bench_args *a, const bench_result *res, int n_res,
-                           double bw, uint64_t token_bytes) {
+                           uint64_t token_bytes) {
     printf("| model                          |        size |     params | backend | threads |  test |              t/s |"
            " read GB/s | bound t/s | %% of bound |\n");
     printf("| ------------------------------ | ----------: | ---------: | ------- | ------: | ----: | ---------------: |"
@@ -143,9 +160,9 @@ static void print_markdown(const model_info *mi, const bench_args *a, const benc
         printf("| %-30s | %7.2f MiB | %8.2f M | CPU     | %7d | %5s | %8.2f ± %5.2f |", mi->label,
                (double)mi->bytes / (1 << 20), (double)mi->params / 1e6, a->n_threads, res[i].name,
                res[i].mean, res[i].stddev);
-        if (res[i].name[0] == 't' && bw > 0 && token_bytes > 0) {
-            double bound = bw / (double)token_bytes;
-            printf(" %9.1f | %9.2f | %9.1f %% |\n", bw / 1e9, bound, 100 * res[i].mean / bound);
+        if (res[i].name[0] == 't' && res[i].bw_mean > 0 && token_bytes > 0) {
+            double bound = res[i].bw_mean / (double)token_bytes;
+            printf(" %9.1f | %9.2f | %9.1f %% |\n", res[i].bw_mean / 1e9, bound, 100 * res[i].frac_mean);
         } else {
             printf("         - |         - |          - |\n");
         }
@@ -153,8 +170,10 @@ static void print_markdown(const model_info *mi, const bench_args *a, const benc
 }
 
 static lq_status write_json(const char *path, const model_info *mi, const bench_args *a,
-                            const bench_result *res, int n_res, double bw, uint64_t token_bytes,
-                            lq_error *err) {
+                            const bench_result *res, int n_res, uint64_t token_bytes, lq_error *err) {
+    double bw = 0; /* the tg test's mean read bandwidth */
+    for (int i = 0; i < n_res; i++)
+        if (res[i].name[0] == 't') bw = res[i].bw_mean;
     json_t *root = json_object();
     json_object_set_new(root, "model_filename", json_string(a->model));
     json_object_set_new(root, "model_type", json_string(mi->label));
@@ -177,10 +196,17 @@ static lq_status write_json(const char *path, const model_info *mi, const bench_
         json_t *samples = json_array();
         for (int k = 0; k < res[i].reps; k++) json_array_append_new(samples, json_real(res[i].ts[k]));
         json_object_set_new(t, "samples_ts", samples);
-        if (gen && bw > 0) {
-            double bound = bw / (double)token_bytes;
-            json_object_set_new(t, "bandwidth_bound_ts", json_real(bound));
-            json_object_set_new(t, "fraction_of_bound", json_real(res[i].mean / bound));
+        if (gen && res[i].bw_mean > 0) {
+            json_t *bws = json_array(), *fracs = json_array();
+            for (int k = 0; k < res[i].reps; k++) {
+                json_array_append_new(bws, json_real(res[i].bw[k]));
+                json_array_append_new(fracs, json_real(res[i].ts[k] * (double)token_bytes / res[i].bw[k]));
+            }
+            json_object_set_new(t, "samples_read_bandwidth_bytes_per_s", bws);
+            json_object_set_new(t, "samples_fraction_of_bound", fracs);
+            json_object_set_new(t, "bandwidth_bound_ts", json_real(res[i].bw_mean / (double)token_bytes));
+            json_object_set_new(t, "fraction_of_bound", json_real(res[i].frac_mean));
+            json_object_set_new(t, "fraction_of_bound_stddev", json_real(res[i].frac_stddev));
         }
         json_array_append_new(tests, t);
     }
@@ -222,26 +248,20 @@ int lq_cmd_bench(int argc, char **argv) {
         int32_t bos = (int32_t)lq_model_hparams(m)->bos_token_id;
         if (a.n_prompt > 0 && !st) st = run_test(rt, &a, false, a.n_prompt, bos, &res[n_res++], &err);
         if (a.n_gen > 0 && !st) st = run_test(rt, &a, true, a.n_gen, bos, &res[n_res++], &err);
-        /* the bandwidth is read by the runtime's own threads, right after the timed runs, over
-         * a buffer far beyond the caches; the best of a few passes */
-        lq_bench_rate rate = {0, 0};
-        if (!st) st = lq_runtime_read_bandwidth(rt, (size_t)1 << 30, 3, &rate, &err);
         if (!st) {
-            double bw = rate.wall;
             uint64_t token_bytes = lq_runtime_weight_bytes(rt);
-            print_markdown(&mi, &a, res, n_res, bw, token_bytes);
-            printf("\nmemory read bandwidth: %.1f GB/s (%d threads); weights read per token: %.2f MiB\n",
-                   bw / 1e9, a.n_threads, (double)token_bytes / (1 << 20));
+            print_markdown(&mi, &a, res, n_res, token_bytes);
+            printf("\nweights read per token: %.2f MiB\n", (double)token_bytes / (1 << 20));
             for (int i = 0; i < n_res; i++)
-                if (res[i].name[0] == 't' && bw > 0) {
-                    double bound = bw / (double)token_bytes;
-                    printf("%s: %.2f t/s of a bandwidth bound of %.2f t/s = %.1f %%\n", res[i].name,
-                           res[i].mean, bound, 100 * res[i].mean / bound);
-                }
-            if (a.json) st = write_json(a.json, &mi, &a, res, n_res, bw, token_bytes, &err);
+                if (res[i].name[0] == 't' && res[i].bw_mean > 0)
+                    printf("%s: %.2f t/s of a bandwidth bound of %.2f t/s = %.1f ± %.1f %% (read bandwidth "
+                           "%.1f GB/s on %d threads, measured around each repetition)\n",
+                           res[i].name, res[i].mean, res[i].bw_mean / (double)token_bytes,
+                           100 * res[i].frac_mean, 100 * res[i].frac_stddev, res[i].bw_mean / 1e9, a.n_threads);
+            if (a.json) st = write_json(a.json, &mi, &a, res, n_res, token_bytes, &err);
         }
     }
-    for (int i = 0; i < 2; i++) free(res[i].ts);
+    for (int i = 0; i < 2; i++) free(res[i].ts), free(res[i].bw);
     lq_runtime_free(rt);
     lq_device_close(device);
     lq_model_close(m);

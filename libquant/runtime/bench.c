@@ -46,25 +46,44 @@ void lq_bench_mean_stddev(const double *x, int n, double *mean, double *stddev) 
 }
 
 lq_status lq_runtime_bench(lq_runtime *rt, bool gen, int n_tokens, int reps, int32_t bos, double *ts,
-                           lq_error *err) {
+                           double *read_bw, size_t read_bw_bytes, lq_error *err) {
     if (n_tokens < 1 || reps < 1)
         return lq_fail(err, LQ_ERR_INVALID, "bench: %d tokens, %d repetitions", n_tokens, reps);
+    lq_bw_probe *probe = NULL;
+    if (read_bw) {
+        lq_status st = lq_bw_probe_create(read_bw_bytes, &probe, err);
+        if (st) return st;
+    }
     int32_t *tok = (int32_t *)lq_malloc((size_t)n_tokens * sizeof(int32_t), err, "bench tokens");
-    if (!tok) return err ? err->code : LQ_ERR_NOMEM;
-    uint64_t state = 0x9E3779B97F4A7C15ull;
     int64_t n_vocab = lq_runtime_n_vocab(rt);
-    float *logits = (float *)lq_malloc((size_t)n_vocab * sizeof(float), err, "bench logits");
-    if (!logits) return free(tok), err ? err->code : LQ_ERR_NOMEM;
+    float *logits = tok ? (float *)lq_malloc((size_t)n_vocab * sizeof(float), err, "bench logits") : NULL;
+    if (!logits) {
+        free(tok);
+        lq_bw_probe_free(probe);
+        return err ? err->code : LQ_ERR_NOMEM;
+    }
+    uint64_t state = 0x9E3779B97F4A7C15ull;
     double dt;
     random_tokens(tok, n_tokens, n_vocab, bos, &state);
     /* warm-up, as llama-bench: the prompt once, or one token before generation */
     lq_status st = timed_run(rt, tok, gen ? 1 : n_tokens, gen, logits, &dt, err);
+    double bw_before = 0;
+    if (probe && !st) {
+        (void)rt_probe_run(rt, probe, 1); /* untimed: TLB and page tables */
+        bw_before = rt_probe_run(rt, probe, 2).wall;
+    }
     for (int rep = 0; rep < reps && !st; rep++) {
         random_tokens(tok, n_tokens, n_vocab, bos, &state);
         st = timed_run(rt, tok, n_tokens, gen, logits, &dt, err);
         ts[rep] = dt > 0 ? n_tokens / dt : 0;
+        if (probe) {
+            double bw_after = rt_probe_run(rt, probe, 2).wall;
+            read_bw[rep] = 0.5 * (bw_before + bw_after);
+            bw_before = bw_after;
+        }
     }
     free(logits);
     free(tok);
+    lq_bw_probe_free(probe);
     return st;
 }

@@ -85,5 +85,7 @@ void rt_swiglu_avx512(float *gate, const float *up, int64_t n);
 /* lq_runtime_eval without logits, then the logits of the last token alone (lq bench). */
 lq_status rt_eval_last_logits(lq_runtime *rt, const int32_t *tokens, int64_t n_tokens, float *logits,
                               lq_error *err);
+/* The probe run on the runtime's own pool and threads (lq bench's tg bound). */
+lq_bench_rate rt_probe_run(lq_runtime *rt, lq_bw_probe *probe, int passes);
 
 #endif

@@ -401,9 +401,8 @@ uint64_t lq_runtime_weight_bytes(const lq_runtime *rt) {
     return total;
 }
 
-lq_status lq_runtime_read_bandwidth(lq_runtime *rt, size_t bytes, int passes, lq_bench_rate *rate,
-                                    lq_error *err) {
-    return lq_bench_read_bandwidth_pool(rt->pool, bytes, rt->n_threads, passes, rate, err);
+lq_bench_rate rt_probe_run(lq_runtime *rt, lq_bw_probe *probe, int passes) {
+    return lq_bw_probe_run(probe, rt->pool, rt->n_threads, passes);
 }
 
 static rt_weight *find_weight(lq_runtime *rt, const char *name) {
