@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build clang libclang-rt-dev
       libjansson-dev libpcre2-dev zlib1g-dev libopenblas-dev liblapacke-dev
-      python3 gnuplot-nox)
+      python3 python3-venv gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

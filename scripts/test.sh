@@ -6,6 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 source scripts/env.sh
+
+# gguf-py (llama.cpp's Python package) for the codec cross-check, pinned, in a venv of its own
+# that the test build picks up. Best effort: without PyPI the cross-check skips and says so.
+venv=.venv-xcheck
+if ! "$venv/bin/python3" -c 'import gguf' 2>/dev/null; then
+  rm -rf "$venv"
+  if python3 -m venv "$venv" >/dev/null 2>&1 &&
+     timeout 300 "$venv/bin/pip" install -q --disable-pip-version-check 'gguf==0.17.1' >/dev/null 2>&1; then
+    echo "deps: gguf-py 0.17.1 in $venv"
+  else
+    rm -rf "$venv"
+    echo "deps: gguf-py could not be installed (no PyPI?): its cross-check will skip"
+  fi
+fi
 jobs=$(nproc)
 logs=()
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Cross-check of `lq codec` against gguf-py (llama.cpp's Python package, `pip install gguf`):
-its numpy reference quantizers for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 must give the same bytes, and
-its dequantizers the same float32 bits for all seven legacy/IQ4 types, with and without an
-importance vector. Skips (exit 77) when numpy or gguf is not installed."""
+"""Cross-check of `lq codec` against gguf-py (llama.cpp's Python package, `pip install gguf`;
+scripts/test.sh installs 0.17.1): its numpy reference quantizers for Q4_0, Q4_1, Q5_0, Q5_1,
+Q8_0 must give the same bytes, and its dequantizers the same float32 bits for the seven
+legacy/IQ4 types and the five K-quants (gguf-py has no K-quant or IQ4 quantizer), with and
+without an importance vector. Skips (exit 77) when numpy or gguf is not installed."""
 import os
 import subprocess
 import sys
@@ -22,7 +23,8 @@ if not LQ or not os.access(LQ, os.X_OK):
 
 ROWS, COLS = 64, 2048
 ENCODE = {"q4_0": T.Q4_0, "q4_1": T.Q4_1, "q5_0": T.Q5_0, "q5_1": T.Q5_1, "q8_0": T.Q8_0}
-DECODE = dict(ENCODE, iq4_nl=T.IQ4_NL, iq4_xs=T.IQ4_XS)
+DECODE = dict(ENCODE, iq4_nl=T.IQ4_NL, iq4_xs=T.IQ4_XS, q2_K=T.Q2_K, q3_K=T.Q3_K, q4_K=T.Q4_K, q5_K=T.Q5_K,
+              q6_K=T.Q6_K)
 
 
 def make_rows(rng):
