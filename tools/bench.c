@@ -182,7 +182,7 @@ static lq_status write_json(const char *path, const model_info *mi, const bench_
     json_object_set_new(root, "n_threads", json_integer(a->n_threads));
     json_object_set_new(root, "n_batch", json_integer(a->n_batch));
     json_object_set_new(root, "cpu_simd", json_string(lq_cpu_simd_level()));
-    json_object_set_new(root, "read_bandwidth_bytes_per_s", json_real(bw));
+    json_object_set_new(root, "read_bandwidth_bytes_per_s", bw > 0 ? json_real(bw) : json_null()); /* tg only */
     json_object_set_new(root, "weight_bytes_per_token", json_integer((json_int_t)token_bytes));
     json_t *tests = json_array();
     for (int i = 0; i < n_res; i++) {
