@@ -8,8 +8,6 @@
  * those tensors hold whole heads). */
 #include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <jansson.h>
 #include <stdio.h>
