@@ -182,25 +182,18 @@ lq_bench_rate lq_bw_probe_run(lq_bw_probe *p, lq_pool *pool, int n_threads, int 
     return timer_rate(&t, (double)p->bytes, n_threads);
 }
 
-lq_status lq_bench_read_bandwidth_pool(lq_pool *pool, size_t bytes, int n_threads, int passes,
-                                       lq_bench_rate *rate, lq_error *err) {
+lq_status lq_bench_read_bandwidth(size_t bytes, int n_threads, int passes, lq_bench_rate *rate,
+                                  lq_error *err) {
     if (n_threads <= 0) n_threads = lq_n_cpus();
     lq_bw_probe *p;
     lq_status st = lq_bw_probe_create(bytes, &p, err);
     if (st) return st;
+    lq_pool *pool = lq_pool_create(n_threads);
     (void)lq_bw_probe_run(p, pool, n_threads, 1); /* untimed: page tables and TLB warm up */
     *rate = lq_bw_probe_run(p, pool, n_threads, passes);
+    lq_pool_free(pool);
     lq_bw_probe_free(p);
     return LQ_OK;
-}
-
-lq_status lq_bench_read_bandwidth(size_t bytes, int n_threads, int passes, lq_bench_rate *rate,
-                                  lq_error *err) {
-    if (n_threads <= 0) n_threads = lq_n_cpus();
-    lq_pool *pool = lq_pool_create(n_threads);
-    lq_status st = lq_bench_read_bandwidth_pool(pool, bytes, n_threads, passes, rate, err);
-    lq_pool_free(pool);
-    return st;
 }
 
 /* ---- one type ------------------------------------------------------------------------------ */

@@ -529,15 +529,14 @@ typedef struct lq_codec_bench {
 } lq_codec_bench;
 /* Streaming read of a bytes-sized buffer (make it >> the last-level cache) on n_threads
  * threads: the best of `passes` timed passes after an untimed one, with the widest loads the
- * kernels use and software prefetch. The _pool variant runs on the given pool (the runtime's,
- * so the bandwidth is measured by the threads that run the model; see lq_runtime_bench). */
+ * kernels use and software prefetch. */
 typedef struct lq_pool lq_pool;
 lq_status lq_bench_read_bandwidth(size_t bytes, int n_threads, int passes, lq_bench_rate *rate,
                                   lq_error *err);
-lq_status lq_bench_read_bandwidth_pool(lq_pool *pool, size_t bytes, int n_threads, int passes,
-                                       lq_bench_rate *rate, lq_error *err);
 /* The same probe keeping its buffer (allocated and written once), so that it can run again
- * and again between timed runs: lq_bw_probe_run gives the best of `passes` timed passes. */
+ * and again between timed runs, on a given pool (the runtime's, so the bandwidth is measured
+ * by the threads that run the model; see lq_runtime_bench): lq_bw_probe_run gives the best of
+ * `passes` timed passes. */
 typedef struct lq_bw_probe lq_bw_probe;
 lq_status lq_bw_probe_create(size_t bytes, lq_bw_probe **out, lq_error *err);
 lq_bench_rate lq_bw_probe_run(lq_bw_probe *p, lq_pool *pool, int n_threads, int passes);
