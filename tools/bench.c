@@ -40,11 +40,12 @@ typedef struct bench_result {
     char name[32];
     int n_tokens;
     double *ts; /* tokens/s per repetition */
-    double *bw; /* tg: read bandwidth around each repetition, bytes/s */
+    double *bw;   /* tg: read bandwidth around each repetition, bytes/s */
+    double *frac; /* tg: ts[k] / (bw[k] / weight bytes per token), the fraction of its bound */
     int reps;
     double mean, stddev;
     double bw_mean;               /* tg: mean of bw */
-    double frac_mean, frac_stddev; /* tg: of ts[k] / (bw[k] / weight bytes per token) */
+    double frac_mean, frac_stddev; /* tg: of frac */
 } bench_result;
 
 static int parse_int(const char *opt, const char *v, int min, int *out) {
@@ -103,17 +104,16 @@ static lq_status run_test(lq_runtime *rt, const bench_args *a, bool gen, int n, 
     r->reps = a->reps;
     r->ts = (double *)calloc((size_t)a->reps, sizeof(double));
     r->bw = (double *)calloc((size_t)a->reps, sizeof(double));
-    double *frac = (double *)calloc((size_t)a->reps, sizeof(double));
-    if (!r->ts || !r->bw || !frac) return free(frac), lq_cli_fail(err, LQ_ERR_NOMEM, "bench: no memory");
+    r->frac = (double *)calloc((size_t)a->reps, sizeof(double));
+    if (!r->ts || !r->bw || !r->frac) return lq_cli_fail(err, LQ_ERR_NOMEM, "bench: no memory");
     lq_status st = lq_runtime_bench(rt, gen, n, a->reps, bos, r->ts, gen ? r->bw : NULL, PROBE_BYTES, err);
     if (!st) lq_bench_mean_stddev(r->ts, r->reps, &r->mean, &r->stddev);
     if (!st && gen) {
         double token_bytes = (double)lq_runtime_weight_bytes(rt), sd;
-        for (int k = 0; k < r->reps; k++) frac[k] = r->bw[k] > 0 ? r->ts[k] * token_bytes / r->bw[k] : 0;
+        for (int k = 0; k < r->reps; k++) r->frac[k] = r->bw[k] > 0 ? r->ts[k] * token_bytes / r->bw[k] : 0;
         lq_bench_mean_stddev(r->bw, r->reps, &r->bw_mean, &sd);
-        lq_bench_mean_stddev(frac, r->reps, &r->frac_mean, &r->frac_stddev);
+        lq_bench_mean_stddev(r->frac, r->reps, &r->frac_mean, &r->frac_stddev);
     }
-    free(frac);
     return st;
 }
 
@@ -200,7 +200,7 @@ static lq_status write_json(const char *path, const model_info *mi, const bench_
             json_t *bws = json_array(), *fracs = json_array();
             for (int k = 0; k < res[i].reps; k++) {
                 json_array_append_new(bws, json_real(res[i].bw[k]));
-                json_array_append_new(fracs, json_real(res[i].ts[k] * (double)token_bytes / res[i].bw[k]));
+                json_array_append_new(fracs, json_real(res[i].frac[k]));
             }
             json_object_set_new(t, "samples_read_bandwidth_bytes_per_s", bws);
             json_object_set_new(t, "samples_fraction_of_bound", fracs);
@@ -261,7 +261,7 @@ int lq_cmd_bench(int argc, char **argv) {
             if (a.json) st = write_json(a.json, &mi, &a, res, n_res, token_bytes, &err);
         }
     }
-    for (int i = 0; i < 2; i++) free(res[i].ts), free(res[i].bw);
+    for (int i = 0; i < 2; i++) free(res[i].ts), free(res[i].bw), free(res[i].frac);
     lq_runtime_free(rt);
     lq_device_close(device);
     lq_model_close(m);
