@@ -500,6 +500,13 @@ void lq_kernel_matvec_q(lq_type type, const void *w, size_t row_stride, int64_t 
  * caller's own thread pool runs per share of rows. */
 void lq_kernel_matvec_q_rows(lq_type type, const void *w, size_t row_stride, int64_t r0, int64_t r1,
                              const void *act, int64_t n, float *out);
+/* Rows × tokens (a batch's product, on the calling thread): y[t·y_stride + r] =
+ * lq_kernel_dot_q(type, w + r·row_stride, act + t·act_stride, n) bit for bit, for r < n_rows and
+ * t < n_tok. Where a path has a kernel for the type, each block of a tile of rows is unpacked
+ * once for several tokens; otherwise rows are taken 16 at a time (kept in cache while the
+ * tokens pass). Unknown types or bad n give NaNs. */
+void lq_kernel_gemm_q(lq_type type, const void *w, size_t row_stride, int64_t n_rows, const void *act,
+                      size_t act_stride, int64_t n_tok, int64_t n, float *y, int64_t y_stride);
 
 /* Codec and kernel benchmark (`lq bench codecs`). Every figure is the best of `passes` timed
  * passes after one untimed pass. */

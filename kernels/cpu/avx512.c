@@ -2,7 +2,9 @@
  * vpdpbusd for the u8×s8 products, plus 512-bit dot products for the legacy formats, whose
  * 32-element blocks are too small for the 256-bit code to stay ahead of memory. (A 512-bit
  * Q4_K kernel measured slower than the 256-bit one here: maddubs/madd on 512-bit vectors
- * issue on one port only, so the K-quants keep the 256-bit code.)
+ * issue on one port only, so the K-quants keep the 256-bit code for single rows. Batches of
+ * tokens are another matter: the K-quant tiles at the end unpack each block once for several
+ * tokens and give the same bits.)
  *
  * The 512-bit legacy kernels handle 8 blocks per step: the 8 fp16 scales of the weights and
  * of the activations are gathered and converted at once (per-block scalar conversion costs
@@ -13,6 +15,8 @@
  * weight rows: lq_kernel_matvec_q uses them. */
 #define LQ_SIMD_VNNI 1
 #include "simd256.h"
+
+#include <stdlib.h>
 
 /* Sum of the 16 lanes of a block pair's products, laid out as 128-bit chunks
  * [A, B, A, B] (nibble formats: low nibbles of A and B, then their high nibbles). */
@@ -272,6 +276,192 @@ static void z_deq_bf16(const void *src, float *dst, int64_t n) { z_bf16_to_f32((
 static void z_quant_f16(const float *x, void *dst, int64_t n) { z_f32_to_fp16(x, (uint16_t *)dst, (size_t)n); }
 static void z_quant_bf16(const float *x, void *dst, int64_t n) { z_f32_to_bf16(x, (uint16_t *)dst, (size_t)n); }
 
+/* ---------------------------------------------------------------------------------------
+ * K-quant rows × tokens (Q4_K, Q5_K, Q6_K: the batch products of prompt processing)
+ *
+ * Four rows at a time are first unpacked for all their blocks into 512-bit vectors (codes as
+ * unsigned bytes, scales as int16 lanes), then met by the batch's tokens four at a time. Per
+ * 64 elements, maddubs (adjacent pairs) then vpdpwssd (× the scale of each pair's sub-block,
+ * adjacent pairs again) add into 16 int32 lanes per row and token. Lane k holds elements
+ * 4k..4k+3 of the first 32 and lane 8+k those of the second 32, so folding the halves gives
+ * exactly the integers of the 256-bit kernel's lane k (v_dotq_q4_K and its siblings), and the
+ * float steps after that are theirs, lane for lane: acc += (d_y·d) × (float)sumi, then the
+ * second term, second += (d_y·d2) × (float)(Σ_k m_k·bsums_k << shift) (Q4_K/Q5_K: the mins,
+ * d2 = dmin; Q6_K: the −32 offset, d2 = d, shift 5), and y = hsum(acc) − second. The tiles
+ * therefore return the dot kernels' bits, and a token decoded alone gets the batch's logits.
+ * ------------------------------------------------------------------------------------- */
+#define GQ_ROWS 4
+#define GQ_TOKS 4
+
+/* One block of one row, ready for the tile. */
+typedef struct kq_unpacked {
+    __m512i codes[4], scales[4]; /* per 64 elements */
+    __m256i mterms;              /* m_k per 16-element bsum */
+    float d, d2;
+} kq_unpacked;
+
+/* Q4_K/Q5_K: 32 code bytes (chunk c) → low nibbles then high ones (+ 16 × qh bits 2c, 2c+1). */
+static inline __m512i k4_codes(const uint8_t *qs, const uint8_t *qh, int c) {
+    __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qs));
+    v = _mm512_and_si512(_mm512_mask_srli_epi16(v, (__mmask32)0xFFFF0000u, v, 4), _mm512_set1_epi8(15));
+    if (!qh) return v;
+    __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+    h = _mm512_mask_srli_epi16(_mm512_srli_epi16(h, 2 * c), (__mmask32)0xFFFF0000u, _mm512_srli_epi16(h, 2 * c), 1);
+    return _mm512_or_si512(v, _mm512_slli_epi16(_mm512_and_si512(h, _mm512_set1_epi8(1)), 4));
+}
+
+static void k4_unpack(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, lq_half d, lq_half dmin,
+                      kq_unpacked *u) {
+    uint32_t words[4];
+    unpack_k4_words(scales, words);
+    __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)words)));
+    for (int c = 0; c < 4; c++) {
+        u->codes[c] = k4_codes(qs + 32 * c, qh, c);
+        __m512i pick = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1);
+        u->scales[c] = _mm512_permutexvar_epi16(pick, sc16);
+    }
+    __m128i mn = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(words + 2)),
+                                  _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    u->mterms = _mm256_cvtepu8_epi16(mn);
+    u->d = s_h2f(d);
+    u->d2 = s_h2f(dmin);
+}
+
+static void unpack_q4_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
+    const lq_block_q4_K *x = (const lq_block_q4_K *)row;
+    for (int64_t i = 0; i < n_blocks; i++) k4_unpack(x[i].scales, x[i].qs, NULL, x[i].d, x[i].dmin, &u[i]);
+}
+
+static void unpack_q5_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
+    const lq_block_q5_K *x = (const lq_block_q5_K *)row;
+    for (int64_t i = 0; i < n_blocks; i++) k4_unpack(x[i].scales, x[i].qs, x[i].qh, x[i].d, x[i].dmin, &u[i]);
+}
+
+static void unpack_q6_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
+    const lq_block_q6_K *x = (const lq_block_q6_K *)row;
+    for (int64_t i = 0; i < n_blocks; i++) {
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        for (int h = 0; h < 2; h++) {
+            __m256i q[4];
+            q6_codes(&x[i], h, q);
+            for (int k = 0; k < 2; k++) {
+                int j = 2 * h + k; /* elements 64j..64j+63: sub-blocks 4j..4j+3, 8 int16 lanes each */
+                u[i].codes[j] = _mm512_inserti64x4(_mm512_castsi256_si512(q[2 * k]), q[2 * k + 1], 1);
+                __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0x00010001, 0x00010001, 0x00010001, 0x00010001,
+                                                 0x00020002, 0x00020002, 0x00020002, 0x00020002, 0x00030003,
+                                                 0x00030003, 0x00030003, 0x00030003);
+                pick = _mm512_add_epi16(pick, _mm512_set1_epi16((short)(4 * j))); /* lane l: scale 4j + l/8 */
+                u[i].scales[j] = _mm512_permutexvar_epi16(pick, _mm512_castsi256_si512(sc16));
+            }
+        }
+        u[i].mterms = sc16;
+        u[i].d = s_h2f(x[i].d);
+        u[i].d2 = u[i].d;
+    }
+}
+
+/* Σ_k m_k·bsums_k for four tokens (bs01: tokens 0 and 1, bs23: 2 and 3) → token t in lane t. */
+static inline __m128i kq_second_ints(__m256i mterms, __m512i bs01, __m512i bs23) {
+    __m512i m2 = _mm512_broadcast_i64x4(mterms);
+    __m512i a = _mm512_madd_epi16(m2, bs01), b = _mm512_madd_epi16(m2, bs23); /* 128-bit quarters a0 a1 | a2 a3 */
+    __m512i s = _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_shuffle_i64x2(a, b, 0xDD)); /* t0 t1 t2 t3 */
+    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0x4E));
+    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0xB1));
+    __m512i lanes = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), s);
+    return _mm512_castsi512_si128(lanes);
+}
+
+static inline __attribute__((always_inline)) void kq_tile(const kq_unpacked *u, int64_t n_blocks, int nr,
+                                                         const uint8_t *act, size_t act_stride, int nt, int shift,
+                                                         float *y, int64_t y_stride) {
+    __m512 acc[GQ_ROWS][GQ_TOKS / 2]; /* tokens 2j (low 8 lanes) and 2j+1 (high 8) */
+    __m128 second[GQ_ROWS];           /* lane t: token t */
+    for (int r = 0; r < nr; r++) {
+        second[r] = _mm_setzero_ps();
+        for (int j = 0; j < GQ_TOKS / 2; j++) acc[r][j] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < n_blocks; i++) {
+        const lq_block_q8_K *b[GQ_TOKS]; /* tokens past nt repeat token 0 (their lanes are dropped) */
+        for (int t = 0; t < GQ_TOKS; t++) b[t] = (const lq_block_q8_K *)(act + (size_t)(t < nt ? t : 0) * act_stride) + i;
+        __m512i sumi[GQ_ROWS][GQ_TOKS];
+        for (int r = 0; r < nr; r++)
+            for (int t = 0; t < nt; t++) sumi[r][t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            __m512i yv[GQ_TOKS];
+            for (int t = 0; t < nt; t++) yv[t] = _mm512_loadu_si512((const void *)(b[t]->qs + 64 * c));
+            for (int r = 0; r < nr; r++) {
+                const kq_unpacked *ur = &u[(size_t)r * (size_t)n_blocks + (size_t)i];
+                for (int t = 0; t < nt; t++)
+                    sumi[r][t] = _mm512_dpwssd_epi32(sumi[r][t], _mm512_maddubs_epi16(ur->codes[c], yv[t]), ur->scales[c]);
+            }
+        }
+        __m128 yd = _mm_setr_ps(b[0]->d, b[1]->d, b[2]->d, b[3]->d);
+        __m512i bs01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[0]->bsums)),
+                                          _mm256_loadu_si256((const __m256i *)b[1]->bsums), 1);
+        __m512i bs23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[2]->bsums)),
+                                          _mm256_loadu_si256((const __m256i *)b[3]->bsums), 1);
+        for (int r = 0; r < nr; r++) {
+            const kq_unpacked *ur = &u[(size_t)r * (size_t)n_blocks + (size_t)i];
+            __m512 dd = _mm512_castps128_ps512(_mm_mul_ps(yd, _mm_set1_ps(ur->d)));
+            for (int j = 0; 2 * j < nt; j++) {
+                __m512i s0 = sumi[r][2 * j], s1 = 2 * j + 1 < nt ? sumi[r][2 * j + 1] : s0;
+                __m512i folded = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, 0x44), _mm512_shuffle_i64x2(s0, s1, 0xEE));
+                __m512 scale = _mm512_permutexvar_ps(
+                    _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1), dd);
+                acc[r][j] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(folded), acc[r][j]);
+            }
+            __m128i ints = _mm_sll_epi32(kq_second_ints(ur->mterms, bs01, bs23), _mm_cvtsi32_si128(shift));
+            second[r] = _mm_add_ps(second[r], _mm_mul_ps(_mm_mul_ps(yd, _mm_set1_ps(ur->d2)), _mm_cvtepi32_ps(ints)));
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float m[4];
+        _mm_storeu_ps(m, second[r]);
+        for (int t = 0; t < nt; t++) {
+            __m512 a = acc[r][t / 2];
+            __m256 half = t % 2 ? _mm512_extractf32x8_ps(a, 1) : _mm512_castps512_ps256(a);
+            y[t * y_stride + r] = hsum_ps(half) - m[t];
+        }
+    }
+}
+
+static void kq_gemm(void (*unpack)(const void *, int64_t, kq_unpacked *), lq_dot_q_fn dot, int shift,
+                    const uint8_t *w, size_t row_stride, int64_t n_rows, const uint8_t *a, size_t act_stride,
+                    int64_t n_tok, int64_t n, float *y, int64_t y_stride) {
+    int64_t n_blocks = n / 256;
+    kq_unpacked *u = aligned_alloc(64, sizeof(kq_unpacked) * GQ_ROWS * (size_t)(n_blocks > 0 ? n_blocks : 1));
+    if (!u) { /* no memory for the unpacked rows: the same bits row by row */
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t r = 0; r < n_rows; r++)
+                y[t * y_stride + r] = dot(w + (size_t)r * row_stride, a + (size_t)t * act_stride, n);
+        return;
+    }
+    for (int64_t r = 0; r < n_rows; r += GQ_ROWS) {
+        int nr = n_rows - r < GQ_ROWS ? (int)(n_rows - r) : GQ_ROWS;
+        for (int k = 0; k < nr; k++) unpack(w + (size_t)(r + k) * row_stride, n_blocks, u + (size_t)k * (size_t)n_blocks);
+        for (int64_t t = 0; t < n_tok; t += GQ_TOKS) {
+            int nt = n_tok - t < GQ_TOKS ? (int)(n_tok - t) : GQ_TOKS;
+            const uint8_t *at = a + (size_t)t * act_stride;
+            float *yt = y + t * y_stride + r;
+            if (nr == GQ_ROWS && nt == GQ_TOKS) /* the full tile, its loops unrolled */
+                kq_tile(u, n_blocks, GQ_ROWS, at, act_stride, GQ_TOKS, shift, yt, y_stride);
+            else
+                kq_tile(u, n_blocks, nr, at, act_stride, nt, shift, yt, y_stride);
+        }
+    }
+    free(u);
+}
+
+#define KQ_GEMM(name, unpack, dot, shift)                                                                    \
+    static void name(const void *rows, size_t row_stride, int64_t n_rows, const void *act, size_t act_stride, \
+                     int64_t n_tok, int64_t n, float *y, int64_t y_stride) {                                  \
+        kq_gemm(unpack, dot, shift, (const uint8_t *)rows, row_stride, n_rows, (const uint8_t *)act, act_stride, \
+                n_tok, n, y, y_stride);                                                                       \
+    }
+KQ_GEMM(z_gemm_q4_K, unpack_q4_K, v_dotq_q4_K, 0)
+KQ_GEMM(z_gemm_q5_K, unpack_q5_K, v_dotq_q5_K, 0)
+KQ_GEMM(z_gemm_q6_K, unpack_q6_K, v_dotq_q6_K, 5)
+
 void lq_kernels_fill_avx512(lq_kernel_table *t) {
     fill_simd256(t);
     t->dot_q[LQ_TYPE_Q4_0] = z_dotq_q4_0;
@@ -286,6 +476,9 @@ void lq_kernels_fill_avx512(lq_kernel_table *t) {
     t->dot_q2[LQ_TYPE_IQ4_NL] = z_dotq2_iq4_nl;
     t->dot_q2[LQ_TYPE_Q4_1] = z_dotq2_q4_1;
     t->dot_q2[LQ_TYPE_Q5_1] = z_dotq2_q5_1;
+    t->gemm_q[LQ_TYPE_Q4_K] = z_gemm_q4_K;
+    t->gemm_q[LQ_TYPE_Q5_K] = z_gemm_q5_K;
+    t->gemm_q[LQ_TYPE_Q6_K] = z_gemm_q6_K;
     t->fp16_to_f32 = z_fp16_to_f32;
     t->f32_to_fp16 = z_f32_to_fp16;
     t->bf16_to_f32 = z_bf16_to_f32;

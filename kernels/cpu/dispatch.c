@@ -172,6 +172,26 @@ void lq_kernel_matvec_q_rows(lq_type type, const void *w, size_t row_stride, int
     rows_with(active(), type, (const uint8_t *)w, row_stride, r0, r1, act, n, out);
 }
 
+void lq_kernel_gemm_q(lq_type type, const void *w, size_t row_stride, int64_t n_rows, const void *act,
+                      size_t act_stride, int64_t n_tok, int64_t n, float *y, int64_t y_stride) {
+    if (n_rows <= 0 || n_tok <= 0) return;
+    bool ok = row_ok(type, n);
+    const lq_kernel_table *t = active();
+    if (ok && t->gemm_q[type]) {
+        t->gemm_q[type](w, row_stride, n_rows, act, act_stride, n_tok, n, y, y_stride);
+        return;
+    }
+    const uint8_t *rows = (const uint8_t *)w;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 16) { /* rows stay in L1 while the tokens pass */
+        int64_t r1 = r0 + 16 < n_rows ? r0 + 16 : n_rows;
+        for (int64_t k = 0; k < n_tok; k++) {
+            const void *a = (const uint8_t *)act + (size_t)k * act_stride;
+            for (int64_t r = r0; r < r1; r++)
+                y[k * y_stride + r] = ok ? t->dot_q[type](rows + (size_t)r * row_stride, a, n) : NAN;
+        }
+    }
+}
+
 void lq_kernel_matvec_q(lq_type type, const void *w, size_t row_stride, int64_t n_rows,
                         const void *act, int64_t n, float *out, int n_threads) {
     if (n_rows <= 0) return;

@@ -15,6 +15,10 @@ typedef float (*lq_dot_q_fn)(const void *row, const void *act, int64_t n);
 typedef void (*lq_quant_act_fn)(const float *x, void *dst, int64_t n);
 /* Two weight rows against the same activations; out[r] must equal dot_q of row r bit for bit. */
 typedef void (*lq_dot_q2_fn)(const void *row0, const void *row1, const void *act, int64_t n, float out[2]);
+/* Rows × tokens: y[t·y_stride + r] must equal dot_q of row r and token t's activations bit
+ * for bit (r < n_rows, t < n_tok; rows row_stride and tokens act_stride bytes apart). */
+typedef void (*lq_gemm_q_fn)(const void *rows, size_t row_stride, int64_t n_rows, const void *act,
+                             size_t act_stride, int64_t n_tok, int64_t n, float *y, int64_t y_stride);
 typedef void (*lq_half_to_f32_fn)(const uint16_t *src, float *dst, size_t n);
 typedef void (*lq_f32_to_half_fn)(const float *src, uint16_t *dst, size_t n);
 
@@ -23,6 +27,7 @@ typedef struct lq_kernel_table {
     lq_dot_f32_fn dot_f32[LQ_TYPE_COUNT];     /* by weight type */
     lq_dot_q_fn dot_q[LQ_TYPE_COUNT];         /* by weight type; act is its vec-dot type */
     lq_dot_q2_fn dot_q2[LQ_TYPE_COUNT];       /* optional (NULL: dot_q row by row) */
+    lq_gemm_q_fn gemm_q[LQ_TYPE_COUNT];       /* optional (NULL: dot_q per row and token) */
     lq_quant_act_fn quant_act[LQ_TYPE_COUNT]; /* by activation type (Q8_0, Q8_1, Q8_K, F*) */
     lq_half_to_f32_fn fp16_to_f32, bf16_to_f32;
     lq_f32_to_half_fn f32_to_fp16, f32_to_bf16;

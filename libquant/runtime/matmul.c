@@ -121,19 +121,21 @@ static void mm_rows(const mm_job *job, int k, int64_t lo, int64_t hi) {
                             w->n_in, y, w->n_out, bias);
         return;
     }
+    if (act) { /* the kernels' batch product: tiles of rows unpacked once for several tokens */
+        lq_kernel_gemm_q(w->type, wdata + (size_t)lo * w->row_bytes, w->row_bytes, hi - lo, act,
+                         job->act_row_bytes[k], job->n_tok, w->n_in, y + lo, w->n_out);
+        if (bias)
+            for (int64_t t = 0; t < job->n_tok; t++)
+                for (int64_t r = lo; r < hi; r++) y[t * w->n_out + r] += bias[r];
+        return;
+    }
     for (int64_t r0 = lo; r0 < hi; r0 += RT_ROW_TILE) {
         int64_t r1 = r0 + RT_ROW_TILE < hi ? r0 + RT_ROW_TILE : hi;
         for (int64_t t = 0; t < job->n_tok; t++) {
             float *yt = y + t * w->n_out;
-            if (act) {
-                const void *at = act + (size_t)t * job->act_row_bytes[k];
-                for (int64_t r = r0; r < r1; r++)
-                    yt[r] = lq_kernel_dot_q(w->type, wdata + (size_t)r * w->row_bytes, at, w->n_in);
-            } else {
-                const float *xt = job->x + t * job->n_in;
-                for (int64_t r = r0; r < r1; r++)
-                    yt[r] = lq_kernel_dot_f32(w->type, wdata + (size_t)r * w->row_bytes, xt, w->n_in);
-            }
+            const float *xt = job->x + t * job->n_in;
+            for (int64_t r = r0; r < r1; r++)
+                yt[r] = lq_kernel_dot_f32(w->type, wdata + (size_t)r * w->row_bytes, xt, w->n_in);
             if (bias)
                 for (int64_t r = r0; r < r1; r++) yt[r] += bias[r];
         }

@@ -636,6 +636,68 @@ static void test_matvec(void) {
     CHECK(isnan(out[0]) && isnan(out[1]));
 }
 
+/* Rows × tokens (lq_kernel_gemm_q) against dot_q per row and token, bit for bit, for tile
+ * edges on both sides (1-9 rows, 1-9 tokens), writing nothing outside its rows. For the
+ * 256-element formats row 0 is an extreme (every code and scale byte 0xFF), and token 0 is
+ * (every activation -1, so -128 codes): the largest sums a kernel's 16-bit steps must hold. */
+static void test_gemm(void) {
+    enum { MAX_ROWS = 9, MAX_TOK = 9, STRIDE = MAX_ROWS + 2 };
+    for (int k = 0; k < N_KTYPES; k++) {
+        lq_type type = ktypes[k].type;
+        const lq_type_traits *tr = lq_type_get(type);
+        lq_type act = lq_kernel_vec_dot_type(type);
+        int64_t n = tr->block_size == 32 ? 32 * 19 : tr->block_size == 256 ? 256 * 3 : 300;
+        size_t row_bytes = lq_row_size(type, n), act_bytes = lq_row_size(act, n);
+        uint8_t *w = malloc(row_bytes * MAX_ROWS);
+        for (int r = 0; r < MAX_ROWS; r++) {
+            void *row = rand_weights(&ktypes[k], n, false);
+            memcpy(w + (size_t)r * row_bytes, row, row_bytes);
+            free(row);
+        }
+        if (tr->is_quantized && tr->block_size == 256) { /* row 0: every byte 0xFF but the scales d, dmin (1.0) */
+            memset(w, 0xFF, row_bytes);
+            for (int64_t b = 0; b < n / 256; b++) {
+                uint8_t *blk = w + b * tr->block_bytes;
+                put_half(blk + ktypes[k].off_d, 0x3C00);
+                if (ktypes[k].off_m >= 0) put_half(blk + ktypes[k].off_m, 0x3C00);
+            }
+        }
+        float *x[MAX_TOK];
+        for (int t = 0; t < MAX_TOK; t++) x[t] = rand_floats(n);
+        for (int64_t i = 0; i < n; i++) x[0][i] = -1.0f;
+        uint8_t *a = malloc(act_bytes * MAX_TOK);
+        for (int level = 0; level <= 2; level++) {
+            if (!use_simd((lq_simd)level)) continue;
+            for (int t = 0; t < MAX_TOK; t++) lq_kernel_quantize_act(act, x[t], a + (size_t)t * act_bytes, n);
+            float want[MAX_TOK][MAX_ROWS], y[MAX_TOK * STRIDE];
+            for (int t = 0; t < MAX_TOK; t++)
+                for (int r = 0; r < MAX_ROWS; r++)
+                    want[t][r] = lq_kernel_dot_q(type, w + (size_t)r * row_bytes, a + (size_t)t * act_bytes, n);
+            int bad = 0, outside = 0;
+            for (int rows = 1; rows <= MAX_ROWS; rows++)
+                for (int toks = 1; toks <= MAX_TOK; toks++) {
+                    for (int i = 0; i < MAX_TOK * STRIDE; i++) y[i] = -12345.0f;
+                    lq_kernel_gemm_q(type, w, row_bytes, rows, a, act_bytes, toks, n, y, STRIDE);
+                    for (int t = 0; t < MAX_TOK; t++)
+                        for (int r = 0; r < STRIDE; r++) {
+                            float got = y[t * STRIDE + r];
+                            if (t < toks && r < rows) bad += memcmp(&got, &want[t][r], sizeof got) != 0;
+                            else outside += got != -12345.0f;
+                        }
+                }
+            CHECKF(bad == 0 && outside == 0, "%s gemm (%s): %d results differ from dot_q, %d writes outside",
+                   tname(type), simd_names[level], bad, outside);
+        }
+        for (int t = 0; t < MAX_TOK; t++) free(x[t]);
+        free(w);
+        free(a);
+    }
+    float y[2] = {0, 0};
+    uint8_t blk[64] = {0};
+    lq_kernel_gemm_q(LQ_TYPE_Q4_K, blk, 18, 1, blk, 33, 2, 33, y, 1);
+    CHECK(isnan(y[0]) && isnan(y[1]));
+}
+
 /* Activation quantization on awkward inputs: all-zero blocks, a single outlier, ties at
  * ±0.5 after scaling, the largest element negative and repeated with both signs. */
 static void test_act_edges(void) {
@@ -769,6 +831,7 @@ int main(void) {
     test_act_edges();
     test_random_rows();
     test_matvec();
+    test_gemm();
     test_against_codecs();
     test_act_against_codecs();
     float *rx = rand_floats(4096);
