@@ -277,7 +277,7 @@ static void z_quant_f16(const float *x, void *dst, int64_t n) { z_f32_to_fp16(x,
 static void z_quant_bf16(const float *x, void *dst, int64_t n) { z_f32_to_bf16(x, (uint16_t *)dst, (size_t)n); }
 
 /* ---------------------------------------------------------------------------------------
- * K-quant rows × tokens (Q4_K, Q5_K, Q6_K: the batch products of prompt processing)
+ * K-quant rows × tokens (Q2_K…Q6_K: the batch products of prompt processing)
  *
  * Four rows at a time are first unpacked for all their blocks into 512-bit vectors (codes as
  * unsigned bytes, scales as int16 lanes), then met by the batch's tokens four at a time. Per
@@ -286,8 +286,9 @@ static void z_quant_bf16(const float *x, void *dst, int64_t n) { z_f32_to_bf16(x
  * 4k..4k+3 of the first 32 and lane 8+k those of the second 32, so folding the halves gives
  * exactly the integers of the 256-bit kernel's lane k (v_dotq_q4_K and its siblings), and the
  * float steps after that are theirs, lane for lane: acc += (d_y·d) × (float)sumi, then the
- * second term, second += (d_y·d2) × (float)(Σ_k m_k·bsums_k << shift) (Q4_K/Q5_K: the mins,
- * d2 = dmin; Q6_K: the −32 offset, d2 = d, shift 5), and y = hsum(acc) − second. The tiles
+ * second term, second += (d_y·d2) × (float)(Σ_k m_k·bsums_k << shift) (Q2_K, Q4_K, Q5_K: the
+ * mins, d2 = dmin; Q3_K, Q6_K: the −4 or −32 offset, d2 = d, shift 2 or 5), and y = hsum(acc) −
+ * second. The tiles
  * therefore return the dot kernels' bits, and a token decoded alone gets the batch's logits.
  * ------------------------------------------------------------------------------------- */
 #define GQ_ROWS 4
@@ -337,6 +338,20 @@ static void unpack_q5_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
     for (int64_t i = 0; i < n_blocks; i++) k4_unpack(x[i].scales, x[i].qs, x[i].qh, x[i].d, x[i].dmin, &u[i]);
 }
 
+/* Formats with a scale per 16 elements (Q2_K, Q3_K, Q6_K): the four 32-element code groups of
+ * half h (256-bit, unsigned) and the 16 scales as int16 → elements 128h..128h+127 of u. */
+static void kq_put_half16(kq_unpacked *u, int h, const __m256i q[4], __m256i sc16) {
+    for (int k = 0; k < 2; k++) {
+        int j = 2 * h + k; /* elements 64j..64j+63: sub-blocks 4j..4j+3, 8 int16 lanes each */
+        u->codes[j] = _mm512_inserti64x4(_mm512_castsi256_si512(q[2 * k]), q[2 * k + 1], 1);
+        __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0x00010001, 0x00010001, 0x00010001, 0x00010001, 0x00020002,
+                                         0x00020002, 0x00020002, 0x00020002, 0x00030003, 0x00030003, 0x00030003,
+                                         0x00030003);
+        pick = _mm512_add_epi16(pick, _mm512_set1_epi16((short)(4 * j))); /* lane l: scale 4j + l/8 */
+        u->scales[j] = _mm512_permutexvar_epi16(pick, _mm512_castsi256_si512(sc16));
+    }
+}
+
 static void unpack_q6_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
     const lq_block_q6_K *x = (const lq_block_q6_K *)row;
     for (int64_t i = 0; i < n_blocks; i++) {
@@ -344,15 +359,47 @@ static void unpack_q6_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
         for (int h = 0; h < 2; h++) {
             __m256i q[4];
             q6_codes(&x[i], h, q);
-            for (int k = 0; k < 2; k++) {
-                int j = 2 * h + k; /* elements 64j..64j+63: sub-blocks 4j..4j+3, 8 int16 lanes each */
-                u[i].codes[j] = _mm512_inserti64x4(_mm512_castsi256_si512(q[2 * k]), q[2 * k + 1], 1);
-                __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0x00010001, 0x00010001, 0x00010001, 0x00010001,
-                                                 0x00020002, 0x00020002, 0x00020002, 0x00020002, 0x00030003,
-                                                 0x00030003, 0x00030003, 0x00030003);
-                pick = _mm512_add_epi16(pick, _mm512_set1_epi16((short)(4 * j))); /* lane l: scale 4j + l/8 */
-                u[i].scales[j] = _mm512_permutexvar_epi16(pick, _mm512_castsi256_si512(sc16));
+            kq_put_half16(&u[i], h, q, sc16);
+        }
+        u[i].mterms = sc16;
+        u[i].d = s_h2f(x[i].d);
+        u[i].d2 = u[i].d;
+    }
+}
+
+/* Q2_K: codes 0..3, scales the low nibbles, mins the high ones. */
+static void unpack_q2_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
+    const lq_block_q2_K *x = (const lq_block_q2_K *)row;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < n_blocks; i++) {
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(15)));
+        for (int h = 0; h < 2; h++) {
+            __m256i qs = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h)), q[4];
+            for (int k = 0; k < 4; k++) q[k] = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
+            kq_put_half16(&u[i], h, q, sc16);
+        }
+        u[i].mterms = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(15)));
+        u[i].d = s_h2f(x[i].d);
+        u[i].d2 = s_h2f(x[i].dmin);
+    }
+}
+
+/* Q3_K: codes 0..7 (value + 4), signed scales; the −4 offset through bsums. */
+static void unpack_q3_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
+    const lq_block_q3_K *x = (const lq_block_q3_K *)row;
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n_blocks; i++) {
+        __m256i sc16 = _mm256_cvtepi8_epi16(unpack_q3_scales_v(x[i].scales));
+        __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+        for (int h = 0; h < 2; h++) {
+            __m256i qs = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h)), q[4];
+            for (int k = 0; k < 4; k++) {
+                __m256i low = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
+                q[k] = _mm256_or_si256(low, _mm256_slli_epi16(hb, 2));
             }
+            kq_put_half16(&u[i], h, q, sc16);
         }
         u[i].mterms = sc16;
         u[i].d = s_h2f(x[i].d);
@@ -461,6 +508,8 @@ static void kq_gemm(void (*unpack)(const void *, int64_t, kq_unpacked *), lq_dot
 KQ_GEMM(z_gemm_q4_K, unpack_q4_K, v_dotq_q4_K, 0)
 KQ_GEMM(z_gemm_q5_K, unpack_q5_K, v_dotq_q5_K, 0)
 KQ_GEMM(z_gemm_q6_K, unpack_q6_K, v_dotq_q6_K, 5)
+KQ_GEMM(z_gemm_q2_K, unpack_q2_K, v_dotq_q2_K, 0)
+KQ_GEMM(z_gemm_q3_K, unpack_q3_K, v_dotq_q3_K, 2)
 
 void lq_kernels_fill_avx512(lq_kernel_table *t) {
     fill_simd256(t);
@@ -479,6 +528,8 @@ void lq_kernels_fill_avx512(lq_kernel_table *t) {
     t->gemm_q[LQ_TYPE_Q4_K] = z_gemm_q4_K;
     t->gemm_q[LQ_TYPE_Q5_K] = z_gemm_q5_K;
     t->gemm_q[LQ_TYPE_Q6_K] = z_gemm_q6_K;
+    t->gemm_q[LQ_TYPE_Q2_K] = z_gemm_q2_K;
+    t->gemm_q[LQ_TYPE_Q3_K] = z_gemm_q3_K;
     t->fp16_to_f32 = z_fp16_to_f32;
     t->f32_to_fp16 = z_f32_to_fp16;
     t->bf16_to_f32 = z_bf16_to_f32;
