@@ -277,7 +277,7 @@ static void z_quant_f16(const float *x, void *dst, int64_t n) { z_f32_to_fp16(x,
 static void z_quant_bf16(const float *x, void *dst, int64_t n) { z_f32_to_bf16(x, (uint16_t *)dst, (size_t)n); }
 
 /* ---------------------------------------------------------------------------------------
- * K-quant rows × tokens (Q2_K…Q6_K: the batch products of prompt processing)
+ * K-quant rows × tokens (Q2_K…Q6_K, IQ4_XS: the batch products of prompt processing)
  *
  * Four rows at a time are first unpacked for all their blocks into 512-bit vectors (codes as
  * unsigned bytes, scales as int16 lanes), then met by the batch's tokens four at a time. Per
@@ -298,6 +298,7 @@ static void z_quant_bf16(const float *x, void *dst, int64_t n) { z_f32_to_bf16(x
 typedef struct kq_unpacked {
     __m512i codes[4], scales[4]; /* per 64 elements */
     __m256i mterms;              /* m_k per 16-element bsum */
+    __mmask64 neg[4];            /* IQ4_XS: codes are |value|, these elements negative */
     float d, d2;
 } kq_unpacked;
 
@@ -407,6 +408,32 @@ static void unpack_q3_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
     }
 }
 
+/* IQ4_XS: codebook values, signed. The 256-bit kernel multiplies |value| by the activation
+ * with the value's sign (vpsignb); here the sign goes onto the activations per row and token
+ * (0 − y where the value is negative, wrapping at −128 exactly as vpsignb does). No second
+ * term (d2 = 0). */
+static void unpack_iq4_xs(const void *row, int64_t n_blocks, kq_unpacked *u) {
+    const lq_block_iq4_xs *x = (const lq_block_iq4_xs *)row;
+    const __m256i table = iq4_table();
+    for (int64_t i = 0; i < n_blocks; i++) {
+        short sc[8];
+        for (int sub = 0; sub < 8; sub++) sc[sub] = (short)lq_iq4_xs_scale(&x[i], sub);
+        __m512i sc16 = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)sc));
+        for (int c = 0; c < 4; c++) {
+            __m256i lo = _mm256_shuffle_epi8(table, nibbles32(x[i].qs + 32 * c));
+            __m256i hi = _mm256_shuffle_epi8(table, nibbles32(x[i].qs + 32 * c + 16));
+            __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            u[i].codes[c] = _mm512_abs_epi8(v);
+            u[i].neg[c] = _mm512_movepi8_mask(v);
+            __m512i pick = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1);
+            u[i].scales[c] = _mm512_permutexvar_epi16(pick, sc16);
+        }
+        u[i].mterms = _mm256_setzero_si256();
+        u[i].d = s_h2f(x[i].d);
+        u[i].d2 = 0.0f;
+    }
+}
+
 /* Σ_k m_k·bsums_k for four tokens (bs01: tokens 0 and 1, bs23: 2 and 3) → token t in lane t. */
 static inline __m128i kq_second_ints(__m256i mterms, __m512i bs01, __m512i bs23) {
     __m512i m2 = _mm512_broadcast_i64x4(mterms);
@@ -420,7 +447,7 @@ static inline __m128i kq_second_ints(__m256i mterms, __m512i bs01, __m512i bs23)
 
 static inline __attribute__((always_inline)) void kq_tile(const kq_unpacked *u, int64_t n_blocks, int nr,
                                                          const uint8_t *act, size_t act_stride, int nt, int shift,
-                                                         float *y, int64_t y_stride) {
+                                                         bool signed_codes, float *y, int64_t y_stride) {
     __m512 acc[GQ_ROWS][GQ_TOKS / 2]; /* tokens 2j (low 8 lanes) and 2j+1 (high 8) */
     __m128 second[GQ_ROWS];           /* lane t: token t */
     for (int r = 0; r < nr; r++) {
@@ -438,8 +465,10 @@ static inline __attribute__((always_inline)) void kq_tile(const kq_unpacked *u, 
             for (int t = 0; t < nt; t++) yv[t] = _mm512_loadu_si512((const void *)(b[t]->qs + 64 * c));
             for (int r = 0; r < nr; r++) {
                 const kq_unpacked *ur = &u[(size_t)r * (size_t)n_blocks + (size_t)i];
-                for (int t = 0; t < nt; t++)
-                    sumi[r][t] = _mm512_dpwssd_epi32(sumi[r][t], _mm512_maddubs_epi16(ur->codes[c], yv[t]), ur->scales[c]);
+                for (int t = 0; t < nt; t++) {
+                    __m512i yt = signed_codes ? _mm512_mask_sub_epi8(yv[t], ur->neg[c], _mm512_setzero_si512(), yv[t]) : yv[t];
+                    sumi[r][t] = _mm512_dpwssd_epi32(sumi[r][t], _mm512_maddubs_epi16(ur->codes[c], yt), ur->scales[c]);
+                }
             }
         }
         __m128 yd = _mm_setr_ps(b[0]->d, b[1]->d, b[2]->d, b[3]->d);
@@ -472,7 +501,7 @@ static inline __attribute__((always_inline)) void kq_tile(const kq_unpacked *u, 
     }
 }
 
-static void kq_gemm(void (*unpack)(const void *, int64_t, kq_unpacked *), lq_dot_q_fn dot, int shift,
+static void kq_gemm(void (*unpack)(const void *, int64_t, kq_unpacked *), lq_dot_q_fn dot, int shift, bool signed_codes,
                     const uint8_t *w, size_t row_stride, int64_t n_rows, const uint8_t *a, size_t act_stride,
                     int64_t n_tok, int64_t n, float *y, int64_t y_stride) {
     int64_t n_blocks = n / 256;
@@ -491,25 +520,26 @@ static void kq_gemm(void (*unpack)(const void *, int64_t, kq_unpacked *), lq_dot
             const uint8_t *at = a + (size_t)t * act_stride;
             float *yt = y + t * y_stride + r;
             if (nr == GQ_ROWS && nt == GQ_TOKS) /* the full tile, its loops unrolled */
-                kq_tile(u, n_blocks, GQ_ROWS, at, act_stride, GQ_TOKS, shift, yt, y_stride);
+                kq_tile(u, n_blocks, GQ_ROWS, at, act_stride, GQ_TOKS, shift, signed_codes, yt, y_stride);
             else
-                kq_tile(u, n_blocks, nr, at, act_stride, nt, shift, yt, y_stride);
+                kq_tile(u, n_blocks, nr, at, act_stride, nt, shift, signed_codes, yt, y_stride);
         }
     }
     free(u);
 }
 
-#define KQ_GEMM(name, unpack, dot, shift)                                                                    \
+#define KQ_GEMM(name, unpack, dot, shift, signed_codes)                                                      \
     static void name(const void *rows, size_t row_stride, int64_t n_rows, const void *act, size_t act_stride, \
                      int64_t n_tok, int64_t n, float *y, int64_t y_stride) {                                  \
-        kq_gemm(unpack, dot, shift, (const uint8_t *)rows, row_stride, n_rows, (const uint8_t *)act, act_stride, \
+        kq_gemm(unpack, dot, shift, signed_codes, (const uint8_t *)rows, row_stride, n_rows, (const uint8_t *)act, act_stride, \
                 n_tok, n, y, y_stride);                                                                       \
     }
-KQ_GEMM(z_gemm_q4_K, unpack_q4_K, v_dotq_q4_K, 0)
-KQ_GEMM(z_gemm_q5_K, unpack_q5_K, v_dotq_q5_K, 0)
-KQ_GEMM(z_gemm_q6_K, unpack_q6_K, v_dotq_q6_K, 5)
-KQ_GEMM(z_gemm_q2_K, unpack_q2_K, v_dotq_q2_K, 0)
-KQ_GEMM(z_gemm_q3_K, unpack_q3_K, v_dotq_q3_K, 2)
+KQ_GEMM(z_gemm_q4_K, unpack_q4_K, v_dotq_q4_K, 0, false)
+KQ_GEMM(z_gemm_q5_K, unpack_q5_K, v_dotq_q5_K, 0, false)
+KQ_GEMM(z_gemm_q6_K, unpack_q6_K, v_dotq_q6_K, 5, false)
+KQ_GEMM(z_gemm_q2_K, unpack_q2_K, v_dotq_q2_K, 0, false)
+KQ_GEMM(z_gemm_q3_K, unpack_q3_K, v_dotq_q3_K, 2, false)
+KQ_GEMM(z_gemm_iq4_xs, unpack_iq4_xs, v_dotq_iq4_xs, 0, true)
 
 void lq_kernels_fill_avx512(lq_kernel_table *t) {
     fill_simd256(t);
@@ -530,6 +560,7 @@ void lq_kernels_fill_avx512(lq_kernel_table *t) {
     t->gemm_q[LQ_TYPE_Q6_K] = z_gemm_q6_K;
     t->gemm_q[LQ_TYPE_Q2_K] = z_gemm_q2_K;
     t->gemm_q[LQ_TYPE_Q3_K] = z_gemm_q3_K;
+    t->gemm_q[LQ_TYPE_IQ4_XS] = z_gemm_iq4_xs;
     t->fp16_to_f32 = z_fp16_to_f32;
     t->f32_to_fp16 = z_f32_to_fp16;
     t->bf16_to_f32 = z_bf16_to_f32;
