@@ -371,13 +371,12 @@ static void unpack_q6_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
 /* Q2_K: codes 0..3, scales the low nibbles, mins the high ones. */
 static void unpack_q2_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
     const lq_block_q2_K *x = (const lq_block_q2_K *)row;
-    const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n_blocks; i++) {
         __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
         __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(15)));
         for (int h = 0; h < 2; h++) {
-            __m256i qs = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h)), q[4];
-            for (int k = 0; k < 4; k++) q[k] = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
+            __m256i q[4];
+            q2_codes(&x[i], h, q);
             kq_put_half16(&u[i], h, q, sc16);
         }
         u[i].mterms = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(15)));
@@ -389,17 +388,11 @@ static void unpack_q2_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
 /* Q3_K: codes 0..7 (value + 4), signed scales; the −4 offset through bsums. */
 static void unpack_q3_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
     const lq_block_q3_K *x = (const lq_block_q3_K *)row;
-    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n_blocks; i++) {
         __m256i sc16 = _mm256_cvtepi8_epi16(unpack_q3_scales_v(x[i].scales));
-        __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
         for (int h = 0; h < 2; h++) {
-            __m256i qs = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h)), q[4];
-            for (int k = 0; k < 4; k++) {
-                __m256i low = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
-                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
-                q[k] = _mm256_or_si256(low, _mm256_slli_epi16(hb, 2));
-            }
+            __m256i q[4];
+            q3_codes(&x[i], h, q);
             kq_put_half16(&u[i], h, q, sc16);
         }
         u[i].mterms = sc16;

@@ -229,15 +229,33 @@ static void v_deq_iq4_nl(const void *src, float *y, int64_t n) {
         put32_mul(y, _mm256_shuffle_epi8(table, nibbles32(b[i].qs)), _mm256_set1_ps(s_h2f(b[i].d)));
 }
 
+/* Q2_K codes (0..3) of the four 32-element groups of half h. */
+static inline void q2_codes(const lq_block_q2_K *b, int h, __m256i q[4]) {
+    __m256i qs = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
+    for (int k = 0; k < 4; k++) q[k] = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), _mm256_set1_epi8(3));
+}
+
+/* Q3_K codes (0..7: value + 4) of the four 32-element groups of half h. */
+static inline void q3_codes(const lq_block_q3_K *b, int h, __m256i q[4]) {
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    __m256i qs = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
+    __m256i hm = _mm256_loadu_si256((const __m256i *)b->hmask);
+    for (int k = 0; k < 4; k++) {
+        __m256i low = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
+        __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
+        q[k] = _mm256_or_si256(low, _mm256_slli_epi16(hb, 2));
+    }
+}
+
 static void v_deq_q2_K(const void *src, float *y, int64_t n) {
     const lq_block_q2_K *b = (const lq_block_q2_K *)src;
-    const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / 256; i++, y += 256) {
         const float d = s_h2f(b[i].d), dmin = s_h2f(b[i].dmin);
         for (int h = 0; h < 2; h++) {
-            __m256i qs = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            __m256i codes[4];
+            q2_codes(&b[i], h, codes);
             for (int k = 0; k < 4; k++) {
-                __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
+                __m256i q = codes[k];
                 for (int half = 0; half < 2; half++) {
                     int s = 8 * h + 2 * k + half;
                     __m256 dl = _mm256_set1_ps(d * (float)(b[i].scales[s] & 15));
@@ -252,18 +270,16 @@ static void v_deq_q2_K(const void *src, float *y, int64_t n) {
 
 static void v_deq_q3_K(const void *src, float *y, int64_t n) {
     const lq_block_q3_K *b = (const lq_block_q3_K *)src;
-    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+    const __m256i four = _mm256_set1_epi8(4);
     for (int64_t i = 0; i < n / 256; i++, y += 256) {
         const float d = s_h2f(b[i].d);
         int8_t sc[16];
         unpack_q3_scales(b[i].scales, sc);
-        __m256i hm = _mm256_loadu_si256((const __m256i *)b[i].hmask);
         for (int h = 0; h < 2; h++) {
-            __m256i qs = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            __m256i codes[4];
+            q3_codes(&b[i], h, codes);
             for (int k = 0; k < 4; k++) {
-                __m256i low = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
-                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
-                __m256i q = _mm256_sub_epi8(_mm256_or_si256(low, _mm256_slli_epi16(hb, 2)), four);
+                __m256i q = _mm256_sub_epi8(codes[k], four);
                 int s = 8 * h + 2 * k;
                 put16_mul(y + 16 * s, _mm256_castsi256_si128(q), _mm256_set1_ps(d * (float)sc[s]));
                 put16_mul(y + 16 * s + 16, _mm256_extracti128_si256(q, 1),
@@ -808,7 +824,6 @@ static float v_dotq_q6_K(const void *row, const void *act, int64_t n) {
 static float v_dotq_q3_K(const void *row, const void *act, int64_t n) {
     const lq_block_q3_K *x = (const lq_block_q3_K *)row;
     const lq_block_q8_K *y = (const lq_block_q8_K *)act;
-    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     float offs = 0.0f;
     for (int64_t i = 0; i < n / 256; i++) {
@@ -817,14 +832,12 @@ static float v_dotq_q3_K(const void *row, const void *act, int64_t n) {
         __m256i sc16 = _mm256_cvtepi8_epi16(sc8), lanes[2];
         scale_lanes16(sc8, &lanes[0], &lanes[1]);
         int off = 4 * hsum_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
-        __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
-            __m256i qs = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            __m256i codes[4];
+            q3_codes(&x[i], h, codes);
             for (int k = 0; k < 4; k++) {
-                __m256i low = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
-                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
-                __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(hb, 2));
+                __m256i u = codes[k];
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
                 sumi = _mm256_add_epi32(sumi, dot_us8_scaled(u, yv, scale_group(lanes[h], k)));
             }
@@ -840,7 +853,6 @@ static float v_dotq_q3_K(const void *row, const void *act, int64_t n) {
 static float v_dotq_q2_K(const void *row, const void *act, int64_t n) {
     const lq_block_q2_K *x = (const lq_block_q2_K *)row;
     const lq_block_q8_K *y = (const lq_block_q8_K *)act;
-    const __m256i m3 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.0f;
     for (int64_t i = 0; i < n / 256; i++) {
@@ -852,9 +864,10 @@ static float v_dotq_q2_K(const void *row, const void *act, int64_t n) {
         int msum = hsum_epi32(_mm256_madd_epi16(mn16, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
-            __m256i qs = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            __m256i codes[4];
+            q2_codes(&x[i], h, codes);
             for (int k = 0; k < 4; k++) {
-                __m256i u = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
+                __m256i u = codes[k];
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
                 sumi = _mm256_add_epi32(sumi, dot_us8_scaled(u, yv, scale_group(lanes[h], k)));
             }
