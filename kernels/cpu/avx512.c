@@ -287,9 +287,9 @@ static void z_quant_bf16(const float *x, void *dst, int64_t n) { z_f32_to_bf16(x
  * exactly the integers of the 256-bit kernel's lane k (v_dotq_q4_K and its siblings), and the
  * float steps after that are theirs, lane for lane: acc += (d_y·d) × (float)sumi, then the
  * second term, second += (d_y·d2) × (float)(Σ_k m_k·bsums_k << shift) (Q2_K, Q4_K, Q5_K: the
- * mins, d2 = dmin; Q3_K, Q6_K: the −4 or −32 offset, d2 = d, shift 2 or 5), and y = hsum(acc) −
- * second. The tiles
- * therefore return the dot kernels' bits, and a token decoded alone gets the batch's logits.
+ * mins, d2 = dmin; Q3_K, Q6_K: the −4 or −32 offset, d2 = d, shift 2 or 5; IQ4_XS: none), and
+ * y = hsum(acc) − second. The tiles therefore return the dot kernels' bits, and a token decoded
+ * alone gets the batch's logits.
  * ------------------------------------------------------------------------------------- */
 #define GQ_ROWS 4
 #define GQ_TOKS 4
