@@ -19,6 +19,7 @@
 #include "codecs/common.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------------------------------
@@ -945,6 +946,184 @@ DOTF_VIA(v_dotf_q5_K, v_deq_q5_K, LQ_TYPE_Q5_K)
 DOTF_VIA(v_dotf_q6_K, v_deq_q6_K, LQ_TYPE_Q6_K)
 DOTF_VIA(v_dotf_iq4_xs, v_deq_iq4_xs, LQ_TYPE_IQ4_XS)
 
+/* ---------------------------------------------------------------------------------------
+ * K-quant rows × tokens (the batch products of prompt processing)
+ *
+ * Two rows are unpacked once for all their blocks (codes as bytes and the scales as int16
+ * lanes, per 32-element group), then met by the batch's tokens four at a time. Per group the
+ * integer steps are the dot kernels' own (dot_us8_scaled into the same 8 lanes) and so are the
+ * float steps after them: acc += (d_y·d) × (float)sumi, second += (d_y·d2) × (float)(Σ_k
+ * m_k·bsums_k × 2^shift) (Q2_K, Q4_K, Q5_K: the mins, d2 = dmin; Q3_K, Q6_K: the −4 or −32
+ * offset, d2 = d, shift 2 or 5), y = hsum(acc) − second. The tile therefore returns
+ * v_dotq_*'s bits. (avx512.c replaces these with 512-bit tiles.)
+ * ------------------------------------------------------------------------------------- */
+#define VQ_ROWS 2
+#define VQ_TOKS 4
+
+typedef struct vq_unpacked {
+    __m256i codes[8], scales[8]; /* per 32-element group */
+    __m256i mterms;              /* m_k per 16-element bsum */
+    float d, d2;
+} vq_unpacked;
+
+/* Q4_K/Q5_K (qh NULL for Q4_K). */
+static void vq_unpack_k4(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, lq_half d, lq_half dmin,
+                         vq_unpacked *u) {
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    uint32_t w[4];
+    unpack_k4_words(scales, w);
+    const uint8_t *sc = (const uint8_t *)w, *mn = sc + 8;
+    __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c), m1), 4);
+        __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c + 1), m1), 4);
+        u->codes[2 * c] = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
+        u->codes[2 * c + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
+        u->scales[2 * c] = _mm256_set1_epi16(sc[2 * c]);
+        u->scales[2 * c + 1] = _mm256_set1_epi16(sc[2 * c + 1]);
+    }
+    __m128i m8 = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)mn),
+                                  _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    u->mterms = _mm256_cvtepu8_epi16(m8);
+    u->d = s_h2f(d);
+    u->d2 = s_h2f(dmin);
+}
+static void vq_unpack_q4_K(const void *row, int64_t n_blocks, vq_unpacked *u) {
+    const lq_block_q4_K *x = (const lq_block_q4_K *)row;
+    for (int64_t i = 0; i < n_blocks; i++) vq_unpack_k4(x[i].scales, x[i].qs, NULL, x[i].d, x[i].dmin, &u[i]);
+}
+static void vq_unpack_q5_K(const void *row, int64_t n_blocks, vq_unpacked *u) {
+    const lq_block_q5_K *x = (const lq_block_q5_K *)row;
+    for (int64_t i = 0; i < n_blocks; i++) vq_unpack_k4(x[i].scales, x[i].qs, x[i].qh, x[i].d, x[i].dmin, &u[i]);
+}
+
+/* Scale per 16 elements: codes of half h (groups 4h..4h+3) with their scale lanes. */
+static void vq_put_half16(vq_unpacked *u, int h, const __m256i q[4], __m128i sc8) {
+    __m256i lanes[2];
+    scale_lanes16(sc8, &lanes[0], &lanes[1]);
+    for (int k = 0; k < 4; k++) {
+        u->codes[4 * h + k] = q[k];
+        u->scales[4 * h + k] = scale_group(lanes[h], k);
+    }
+}
+static void vq_unpack_q2_K(const void *row, int64_t n_blocks, vq_unpacked *u) {
+    const lq_block_q2_K *x = (const lq_block_q2_K *)row;
+    for (int64_t i = 0; i < n_blocks; i++) {
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        for (int h = 0; h < 2; h++) {
+            __m256i q[4];
+            q2_codes(&x[i], h, q);
+            vq_put_half16(&u[i], h, q, _mm_and_si128(sc8, _mm_set1_epi8(15)));
+        }
+        u[i].mterms = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(15)));
+        u[i].d = s_h2f(x[i].d);
+        u[i].d2 = s_h2f(x[i].dmin);
+    }
+}
+static void vq_unpack_q3_K(const void *row, int64_t n_blocks, vq_unpacked *u) {
+    const lq_block_q3_K *x = (const lq_block_q3_K *)row;
+    for (int64_t i = 0; i < n_blocks; i++) {
+        __m128i sc8 = unpack_q3_scales_v(x[i].scales);
+        for (int h = 0; h < 2; h++) {
+            __m256i q[4];
+            q3_codes(&x[i], h, q);
+            vq_put_half16(&u[i], h, q, sc8);
+        }
+        u[i].mterms = _mm256_cvtepi8_epi16(sc8);
+        u[i].d = s_h2f(x[i].d);
+        u[i].d2 = u[i].d;
+    }
+}
+static void vq_unpack_q6_K(const void *row, int64_t n_blocks, vq_unpacked *u) {
+    const lq_block_q6_K *x = (const lq_block_q6_K *)row;
+    for (int64_t i = 0; i < n_blocks; i++) {
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        for (int h = 0; h < 2; h++) {
+            __m256i q[4];
+            q6_codes(&x[i], h, q);
+            vq_put_half16(&u[i], h, q, sc8);
+        }
+        u[i].mterms = _mm256_cvtepi8_epi16(sc8);
+        u[i].d = s_h2f(x[i].d);
+        u[i].d2 = u[i].d;
+    }
+}
+
+static inline __attribute__((always_inline)) void vq_tile(const vq_unpacked *u, int64_t n_blocks, int nr,
+                                                         const uint8_t *act, size_t act_stride, int nt, int shift,
+                                                         float *y, int64_t y_stride) {
+    __m256 acc[VQ_ROWS][VQ_TOKS];
+    float second[VQ_ROWS][VQ_TOKS];
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) acc[r][t] = _mm256_setzero_ps(), second[r][t] = 0.0f;
+    for (int64_t i = 0; i < n_blocks; i++) {
+        const lq_block_q8_K *b[VQ_TOKS];
+        for (int t = 0; t < nt; t++) b[t] = (const lq_block_q8_K *)(act + (size_t)t * act_stride) + i;
+        __m256i sumi[VQ_ROWS][VQ_TOKS];
+        for (int r = 0; r < nr; r++)
+            for (int t = 0; t < nt; t++) sumi[r][t] = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g++) {
+            __m256i yv[VQ_TOKS];
+            for (int t = 0; t < nt; t++) yv[t] = _mm256_loadu_si256((const __m256i *)(b[t]->qs + 32 * g));
+            for (int r = 0; r < nr; r++) {
+                const vq_unpacked *ur = &u[(size_t)r * (size_t)n_blocks + (size_t)i];
+                for (int t = 0; t < nt; t++)
+                    sumi[r][t] = _mm256_add_epi32(sumi[r][t], dot_us8_scaled(ur->codes[g], yv[t], ur->scales[g]));
+            }
+        }
+        for (int r = 0; r < nr; r++) {
+            const vq_unpacked *ur = &u[(size_t)r * (size_t)n_blocks + (size_t)i];
+            for (int t = 0; t < nt; t++) {
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(b[t]->d * ur->d), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+                int m = hsum_epi32(_mm256_madd_epi16(ur->mterms, _mm256_loadu_si256((const __m256i *)b[t]->bsums)));
+                second[r][t] += (b[t]->d * ur->d2) * (float)(m * (1 << shift));
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) y[t * y_stride + r] = hsum_ps(acc[r][t]) - second[r][t];
+}
+
+static void vq_gemm(void (*unpack)(const void *, int64_t, vq_unpacked *), lq_dot_q_fn dot, int shift,
+                    const uint8_t *w, size_t row_stride, int64_t n_rows, const uint8_t *a, size_t act_stride,
+                    int64_t n_tok, int64_t n, float *y, int64_t y_stride) {
+    int64_t n_blocks = n / 256;
+    vq_unpacked *u = aligned_alloc(32, sizeof(vq_unpacked) * VQ_ROWS * (size_t)(n_blocks > 0 ? n_blocks : 1));
+    if (!u) { /* no memory for the unpacked rows: the same bits row by row */
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t r = 0; r < n_rows; r++)
+                y[t * y_stride + r] = dot(w + (size_t)r * row_stride, a + (size_t)t * act_stride, n);
+        return;
+    }
+    for (int64_t r = 0; r < n_rows; r += VQ_ROWS) {
+        int nr = n_rows - r < VQ_ROWS ? (int)(n_rows - r) : VQ_ROWS;
+        for (int k = 0; k < nr; k++) unpack(w + (size_t)(r + k) * row_stride, n_blocks, u + (size_t)k * (size_t)n_blocks);
+        for (int64_t t = 0; t < n_tok; t += VQ_TOKS) {
+            int nt = n_tok - t < VQ_TOKS ? (int)(n_tok - t) : VQ_TOKS;
+            const uint8_t *at = a + (size_t)t * act_stride;
+            float *yt = y + t * y_stride + r;
+            if (nr == VQ_ROWS && nt == VQ_TOKS) /* the full tile, its loops unrolled */
+                vq_tile(u, n_blocks, VQ_ROWS, at, act_stride, VQ_TOKS, shift, yt, y_stride);
+            else
+                vq_tile(u, n_blocks, nr, at, act_stride, nt, shift, yt, y_stride);
+        }
+    }
+    free(u);
+}
+
+#define VQ_GEMM(name, unpack, dot, shift)                                                                    \
+    static void name(const void *rows, size_t row_stride, int64_t n_rows, const void *act, size_t act_stride, \
+                     int64_t n_tok, int64_t n, float *y, int64_t y_stride) {                                  \
+        vq_gemm(unpack, dot, shift, (const uint8_t *)rows, row_stride, n_rows, (const uint8_t *)act,          \
+                act_stride, n_tok, n, y, y_stride);                                                           \
+    }
+VQ_GEMM(v_gemm_q2_K, vq_unpack_q2_K, v_dotq_q2_K, 0)
+VQ_GEMM(v_gemm_q3_K, vq_unpack_q3_K, v_dotq_q3_K, 2)
+VQ_GEMM(v_gemm_q4_K, vq_unpack_q4_K, v_dotq_q4_K, 0)
+VQ_GEMM(v_gemm_q5_K, vq_unpack_q5_K, v_dotq_q5_K, 0)
+VQ_GEMM(v_gemm_q6_K, vq_unpack_q6_K, v_dotq_q6_K, 5)
+
 #define V_SET(t, type, deq, dotf, dotq) \
     do {                                \
         (t)->dequant[type] = deq;       \
@@ -969,6 +1148,11 @@ static void fill_simd256(lq_kernel_table *t) {
     V_SET(t, LQ_TYPE_Q6_K, v_deq_q6_K, v_dotf_q6_K, v_dotq_q6_K);
     V_SET(t, LQ_TYPE_IQ4_XS, v_deq_iq4_xs, v_dotf_iq4_xs, v_dotq_iq4_xs);
     t->dot_q2[LQ_TYPE_Q4_K] = v_dotq2_q4_K;
+    t->gemm_q[LQ_TYPE_Q2_K] = v_gemm_q2_K;
+    t->gemm_q[LQ_TYPE_Q3_K] = v_gemm_q3_K;
+    t->gemm_q[LQ_TYPE_Q4_K] = v_gemm_q4_K;
+    t->gemm_q[LQ_TYPE_Q5_K] = v_gemm_q5_K;
+    t->gemm_q[LQ_TYPE_Q6_K] = v_gemm_q6_K;
     t->quant_act[LQ_TYPE_Q8_0] = v_quant_q8_0;
     t->quant_act[LQ_TYPE_Q8_1] = v_quant_q8_1;
     t->quant_act[LQ_TYPE_Q8_K] = v_quant_q8_K;
