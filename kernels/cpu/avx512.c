@@ -439,8 +439,8 @@ static inline __m128i kq_second_ints(__m256i mterms, __m512i bs01, __m512i bs23)
 }
 
 static inline __attribute__((always_inline)) void kq_tile(const kq_unpacked *u, int64_t n_blocks, int nr,
-                                                         const uint8_t *act, size_t act_stride, int nt, int shift,
-                                                         bool signed_codes, float *y, int64_t y_stride) {
+                                                         const uint8_t *act, size_t act_stride, int nt, kq_format f,
+                                                         float *y, int64_t y_stride) {
     __m512 acc[GQ_ROWS][GQ_TOKS / 2]; /* tokens 2j (low 8 lanes) and 2j+1 (high 8) */
     __m128 second[GQ_ROWS];           /* lane t: token t */
     for (int r = 0; r < nr; r++) {
@@ -459,7 +459,7 @@ static inline __attribute__((always_inline)) void kq_tile(const kq_unpacked *u, 
             for (int r = 0; r < nr; r++) {
                 const kq_unpacked *ur = &u[(size_t)r * (size_t)n_blocks + (size_t)i];
                 for (int t = 0; t < nt; t++) {
-                    __m512i yt = signed_codes ? _mm512_mask_sub_epi8(yv[t], ur->neg[c], _mm512_setzero_si512(), yv[t]) : yv[t];
+                    __m512i yt = f.signed_codes ? _mm512_mask_sub_epi8(yv[t], ur->neg[c], _mm512_setzero_si512(), yv[t]) : yv[t];
                     sumi[r][t] = _mm512_dpwssd_epi32(sumi[r][t], _mm512_maddubs_epi16(ur->codes[c], yt), ur->scales[c]);
                 }
             }
@@ -479,7 +479,7 @@ static inline __attribute__((always_inline)) void kq_tile(const kq_unpacked *u, 
                     _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1), dd);
                 acc[r][j] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(folded), acc[r][j]);
             }
-            __m128i ints = _mm_sll_epi32(kq_second_ints(ur->mterms, bs01, bs23), _mm_cvtsi32_si128(shift));
+            __m128i ints = _mm_sll_epi32(kq_second_ints(ur->mterms, bs01, bs23), _mm_cvtsi32_si128(f.shift));
             second[r] = _mm_add_ps(second[r], _mm_mul_ps(_mm_mul_ps(yd, _mm_set1_ps(ur->d2)), _mm_cvtepi32_ps(ints)));
         }
     }
@@ -494,45 +494,13 @@ static inline __attribute__((always_inline)) void kq_tile(const kq_unpacked *u, 
     }
 }
 
-static void kq_gemm(void (*unpack)(const void *, int64_t, kq_unpacked *), lq_dot_q_fn dot, int shift, bool signed_codes,
-                    const uint8_t *w, size_t row_stride, int64_t n_rows, const uint8_t *a, size_t act_stride,
-                    int64_t n_tok, int64_t n, float *y, int64_t y_stride) {
-    int64_t n_blocks = n / 256;
-    kq_unpacked *u = aligned_alloc(64, sizeof(kq_unpacked) * GQ_ROWS * (size_t)(n_blocks > 0 ? n_blocks : 1));
-    if (!u) { /* no memory for the unpacked rows: the same bits row by row */
-        for (int64_t t = 0; t < n_tok; t++)
-            for (int64_t r = 0; r < n_rows; r++)
-                y[t * y_stride + r] = dot(w + (size_t)r * row_stride, a + (size_t)t * act_stride, n);
-        return;
-    }
-    for (int64_t r = 0; r < n_rows; r += GQ_ROWS) {
-        int nr = n_rows - r < GQ_ROWS ? (int)(n_rows - r) : GQ_ROWS;
-        for (int k = 0; k < nr; k++) unpack(w + (size_t)(r + k) * row_stride, n_blocks, u + (size_t)k * (size_t)n_blocks);
-        for (int64_t t = 0; t < n_tok; t += GQ_TOKS) {
-            int nt = n_tok - t < GQ_TOKS ? (int)(n_tok - t) : GQ_TOKS;
-            const uint8_t *at = a + (size_t)t * act_stride;
-            float *yt = y + t * y_stride + r;
-            if (nr == GQ_ROWS && nt == GQ_TOKS) /* the full tile, its loops unrolled */
-                kq_tile(u, n_blocks, GQ_ROWS, at, act_stride, GQ_TOKS, shift, signed_codes, yt, y_stride);
-            else
-                kq_tile(u, n_blocks, nr, at, act_stride, nt, shift, signed_codes, yt, y_stride);
-        }
-    }
-    free(u);
-}
-
-#define KQ_GEMM(name, unpack, dot, shift, signed_codes)                                                      \
-    static void name(const void *rows, size_t row_stride, int64_t n_rows, const void *act, size_t act_stride, \
-                     int64_t n_tok, int64_t n, float *y, int64_t y_stride) {                                  \
-        kq_gemm(unpack, dot, shift, signed_codes, (const uint8_t *)rows, row_stride, n_rows, (const uint8_t *)act, act_stride, \
-                n_tok, n, y, y_stride);                                                                       \
-    }
-KQ_GEMM(z_gemm_q4_K, unpack_q4_K, v_dotq_q4_K, 0, false)
-KQ_GEMM(z_gemm_q5_K, unpack_q5_K, v_dotq_q5_K, 0, false)
-KQ_GEMM(z_gemm_q6_K, unpack_q6_K, v_dotq_q6_K, 5, false)
-KQ_GEMM(z_gemm_q2_K, unpack_q2_K, v_dotq_q2_K, 0, false)
-KQ_GEMM(z_gemm_q3_K, unpack_q3_K, v_dotq_q3_K, 2, false)
-KQ_GEMM(z_gemm_iq4_xs, unpack_iq4_xs, v_dotq_iq4_xs, 0, true)
+KQUANT_GEMM_DRIVER(kq_gemm, kq_unpacked, GQ_ROWS, GQ_TOKS, kq_tile)
+KQUANT_GEMM(z_gemm_q2_K, kq_gemm, unpack_q2_K, v_dotq_q2_K, 0, false)
+KQUANT_GEMM(z_gemm_q3_K, kq_gemm, unpack_q3_K, v_dotq_q3_K, 2, false)
+KQUANT_GEMM(z_gemm_q4_K, kq_gemm, unpack_q4_K, v_dotq_q4_K, 0, false)
+KQUANT_GEMM(z_gemm_q5_K, kq_gemm, unpack_q5_K, v_dotq_q5_K, 0, false)
+KQUANT_GEMM(z_gemm_q6_K, kq_gemm, unpack_q6_K, v_dotq_q6_K, 5, false)
+KQUANT_GEMM(z_gemm_iq4_xs, kq_gemm, unpack_iq4_xs, v_dotq_iq4_xs, 0, true)
 
 void lq_kernels_fill_avx512(lq_kernel_table *t) {
     fill_simd256(t);

@@ -960,6 +960,53 @@ DOTF_VIA(v_dotf_iq4_xs, v_deq_iq4_xs, LQ_TYPE_IQ4_XS)
 #define VQ_ROWS 2
 #define VQ_TOKS 4
 
+/* What distinguishes the K-quant formats in the tiles' float steps and products. */
+typedef struct kq_format {
+    int shift;         /* the second term's integer × 2^shift */
+    bool signed_codes; /* codes are |value| and the values' signs go onto the activations */
+} kq_format;
+
+/* The driver of the 256- and 512-bit tiles: ROWS rows at a time unpacked once for all their
+ * blocks, then the tokens TOKS at a time through TILE (its loops unrolled for full tiles).
+ * Without memory for the unpacked rows, the dot kernel row by row gives the same bits. */
+#define KQUANT_GEMM_DRIVER(NAME, UNPACKED_T, ROWS, TOKS, TILE)                                                   \
+    static void NAME(void (*unpack)(const void *, int64_t, UNPACKED_T *), lq_dot_q_fn dot, kq_format f,         \
+                     const uint8_t *w, size_t row_stride, int64_t n_rows, const uint8_t *a, size_t act_stride,  \
+                     int64_t n_tok, int64_t n, float *y, int64_t y_stride) {                                     \
+        int64_t n_blocks = n / 256;                                                                              \
+        UNPACKED_T *u = aligned_alloc(_Alignof(UNPACKED_T),                                                      \
+                                      sizeof(UNPACKED_T) * ROWS * (size_t)(n_blocks > 0 ? n_blocks : 1));        \
+        if (!u) {                                                                                                \
+            for (int64_t t = 0; t < n_tok; t++)                                                                  \
+                for (int64_t r = 0; r < n_rows; r++)                                                             \
+                    y[t * y_stride + r] = dot(w + (size_t)r * row_stride, a + (size_t)t * act_stride, n);        \
+            return;                                                                                              \
+        }                                                                                                        \
+        for (int64_t r = 0; r < n_rows; r += ROWS) {                                                             \
+            int nr = n_rows - r < ROWS ? (int)(n_rows - r) : ROWS;                                               \
+            for (int k = 0; k < nr; k++)                                                                         \
+                unpack(w + (size_t)(r + k) * row_stride, n_blocks, u + (size_t)k * (size_t)n_blocks);            \
+            for (int64_t t = 0; t < n_tok; t += TOKS) {                                                          \
+                int nt = n_tok - t < TOKS ? (int)(n_tok - t) : TOKS;                                             \
+                const uint8_t *at = a + (size_t)t * act_stride;                                                  \
+                float *yt = y + t * y_stride + r;                                                                \
+                if (nr == ROWS && nt == TOKS)                                                                    \
+                    TILE(u, n_blocks, ROWS, at, act_stride, TOKS, f, yt, y_stride);                              \
+                else                                                                                             \
+                    TILE(u, n_blocks, nr, at, act_stride, nt, f, yt, y_stride);                                  \
+            }                                                                                                    \
+        }                                                                                                        \
+        free(u);                                                                                                 \
+    }
+
+/* A table entry: DRIVER with one format's unpacking, dot kernel and kq_format. */
+#define KQUANT_GEMM(NAME, DRIVER, UNPACK, DOT, SHIFT, SIGNED)                                                    \
+    static void NAME(const void *rows, size_t row_stride, int64_t n_rows, const void *act, size_t act_stride,    \
+                     int64_t n_tok, int64_t n, float *y, int64_t y_stride) {                                     \
+        DRIVER(UNPACK, DOT, (kq_format){SHIFT, SIGNED}, (const uint8_t *)rows, row_stride, n_rows,               \
+               (const uint8_t *)act, act_stride, n_tok, n, y, y_stride);                                         \
+    }
+
 typedef struct vq_unpacked {
     __m256i codes[8], scales[8]; /* per 32-element group */
     __m256i mterms;              /* m_k per 16-element bsum */
@@ -1051,7 +1098,7 @@ static void vq_unpack_q6_K(const void *row, int64_t n_blocks, vq_unpacked *u) {
 }
 
 static inline __attribute__((always_inline)) void vq_tile(const vq_unpacked *u, int64_t n_blocks, int nr,
-                                                         const uint8_t *act, size_t act_stride, int nt, int shift,
+                                                         const uint8_t *act, size_t act_stride, int nt, kq_format f,
                                                          float *y, int64_t y_stride) {
     __m256 acc[VQ_ROWS][VQ_TOKS];
     float second[VQ_ROWS][VQ_TOKS];
@@ -1077,7 +1124,7 @@ static inline __attribute__((always_inline)) void vq_tile(const vq_unpacked *u, 
             for (int t = 0; t < nt; t++) {
                 acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(b[t]->d * ur->d), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
                 int m = hsum_epi32(_mm256_madd_epi16(ur->mterms, _mm256_loadu_si256((const __m256i *)b[t]->bsums)));
-                second[r][t] += (b[t]->d * ur->d2) * (float)(m * (1 << shift));
+                second[r][t] += (b[t]->d * ur->d2) * (float)(m * (1 << f.shift));
             }
         }
     }
@@ -1085,44 +1132,12 @@ static inline __attribute__((always_inline)) void vq_tile(const vq_unpacked *u, 
         for (int t = 0; t < nt; t++) y[t * y_stride + r] = hsum_ps(acc[r][t]) - second[r][t];
 }
 
-static void vq_gemm(void (*unpack)(const void *, int64_t, vq_unpacked *), lq_dot_q_fn dot, int shift,
-                    const uint8_t *w, size_t row_stride, int64_t n_rows, const uint8_t *a, size_t act_stride,
-                    int64_t n_tok, int64_t n, float *y, int64_t y_stride) {
-    int64_t n_blocks = n / 256;
-    vq_unpacked *u = aligned_alloc(32, sizeof(vq_unpacked) * VQ_ROWS * (size_t)(n_blocks > 0 ? n_blocks : 1));
-    if (!u) { /* no memory for the unpacked rows: the same bits row by row */
-        for (int64_t t = 0; t < n_tok; t++)
-            for (int64_t r = 0; r < n_rows; r++)
-                y[t * y_stride + r] = dot(w + (size_t)r * row_stride, a + (size_t)t * act_stride, n);
-        return;
-    }
-    for (int64_t r = 0; r < n_rows; r += VQ_ROWS) {
-        int nr = n_rows - r < VQ_ROWS ? (int)(n_rows - r) : VQ_ROWS;
-        for (int k = 0; k < nr; k++) unpack(w + (size_t)(r + k) * row_stride, n_blocks, u + (size_t)k * (size_t)n_blocks);
-        for (int64_t t = 0; t < n_tok; t += VQ_TOKS) {
-            int nt = n_tok - t < VQ_TOKS ? (int)(n_tok - t) : VQ_TOKS;
-            const uint8_t *at = a + (size_t)t * act_stride;
-            float *yt = y + t * y_stride + r;
-            if (nr == VQ_ROWS && nt == VQ_TOKS) /* the full tile, its loops unrolled */
-                vq_tile(u, n_blocks, VQ_ROWS, at, act_stride, VQ_TOKS, shift, yt, y_stride);
-            else
-                vq_tile(u, n_blocks, nr, at, act_stride, nt, shift, yt, y_stride);
-        }
-    }
-    free(u);
-}
-
-#define VQ_GEMM(name, unpack, dot, shift)                                                                    \
-    static void name(const void *rows, size_t row_stride, int64_t n_rows, const void *act, size_t act_stride, \
-                     int64_t n_tok, int64_t n, float *y, int64_t y_stride) {                                  \
-        vq_gemm(unpack, dot, shift, (const uint8_t *)rows, row_stride, n_rows, (const uint8_t *)act,          \
-                act_stride, n_tok, n, y, y_stride);                                                           \
-    }
-VQ_GEMM(v_gemm_q2_K, vq_unpack_q2_K, v_dotq_q2_K, 0)
-VQ_GEMM(v_gemm_q3_K, vq_unpack_q3_K, v_dotq_q3_K, 2)
-VQ_GEMM(v_gemm_q4_K, vq_unpack_q4_K, v_dotq_q4_K, 0)
-VQ_GEMM(v_gemm_q5_K, vq_unpack_q5_K, v_dotq_q5_K, 0)
-VQ_GEMM(v_gemm_q6_K, vq_unpack_q6_K, v_dotq_q6_K, 5)
+KQUANT_GEMM_DRIVER(vq_gemm, vq_unpacked, VQ_ROWS, VQ_TOKS, vq_tile)
+KQUANT_GEMM(v_gemm_q2_K, vq_gemm, vq_unpack_q2_K, v_dotq_q2_K, 0, false)
+KQUANT_GEMM(v_gemm_q3_K, vq_gemm, vq_unpack_q3_K, v_dotq_q3_K, 2, false)
+KQUANT_GEMM(v_gemm_q4_K, vq_gemm, vq_unpack_q4_K, v_dotq_q4_K, 0, false)
+KQUANT_GEMM(v_gemm_q5_K, vq_gemm, vq_unpack_q5_K, v_dotq_q5_K, 0, false)
+KQUANT_GEMM(v_gemm_q6_K, vq_gemm, vq_unpack_q6_K, v_dotq_q6_K, 5, false)
 
 #define V_SET(t, type, deq, dotf, dotq) \
     do {                                \
