@@ -280,7 +280,8 @@ static void z_quant_bf16(const float *x, void *dst, int64_t n) { z_f32_to_bf16(x
  * K-quant rows × tokens (Q2_K…Q6_K, IQ4_XS: the batch products of prompt processing)
  *
  * Four rows at a time are first unpacked for all their blocks into 512-bit vectors (codes as
- * unsigned bytes, scales as int16 lanes), then met by the batch's tokens four at a time. Per
+ * unsigned bytes, scales as int16 lanes; Q2_K…Q6_K through the 256-bit tiles' unpacking, two
+ * groups per vector), then met by the batch's tokens four at a time. Per
  * 64 elements, maddubs (adjacent pairs) then vpdpwssd (× the scale of each pair's sub-block,
  * adjacent pairs again) add into 16 int32 lanes per row and token. Lane k holds elements
  * 4k..4k+3 of the first 32 and lane 8+k those of the second 32, so folding the halves gives
@@ -302,104 +303,34 @@ typedef struct kq_unpacked {
     float d, d2;
 } kq_unpacked;
 
-/* Q4_K/Q5_K: 32 code bytes (chunk c) → low nibbles then high ones (+ 16 × qh bits 2c, 2c+1). */
-static inline __m512i k4_codes(const uint8_t *qs, const uint8_t *qh, int c) {
-    __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qs));
-    v = _mm512_and_si512(_mm512_mask_srli_epi16(v, (__mmask32)0xFFFF0000u, v, 4), _mm512_set1_epi8(15));
-    if (!qh) return v;
-    __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
-    h = _mm512_mask_srli_epi16(_mm512_srli_epi16(h, 2 * c), (__mmask32)0xFFFF0000u, _mm512_srli_epi16(h, 2 * c), 1);
-    return _mm512_or_si512(v, _mm512_slli_epi16(_mm512_and_si512(h, _mm512_set1_epi8(1)), 4));
-}
-
-static void k4_unpack(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, lq_half d, lq_half dmin,
-                      kq_unpacked *u) {
-    uint32_t words[4];
-    unpack_k4_words(scales, words);
-    __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)words)));
-    for (int c = 0; c < 4; c++) {
-        u->codes[c] = k4_codes(qs + 32 * c, qh, c);
-        __m512i pick = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1);
-        u->scales[c] = _mm512_permutexvar_epi16(pick, sc16);
-    }
-    __m128i mn = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(words + 2)),
-                                  _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
-    u->mterms = _mm256_cvtepu8_epi16(mn);
-    u->d = s_h2f(d);
-    u->d2 = s_h2f(dmin);
-}
-
-static void unpack_q4_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
-    const lq_block_q4_K *x = (const lq_block_q4_K *)row;
-    for (int64_t i = 0; i < n_blocks; i++) k4_unpack(x[i].scales, x[i].qs, NULL, x[i].d, x[i].dmin, &u[i]);
-}
-
-static void unpack_q5_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
-    const lq_block_q5_K *x = (const lq_block_q5_K *)row;
-    for (int64_t i = 0; i < n_blocks; i++) k4_unpack(x[i].scales, x[i].qs, x[i].qh, x[i].d, x[i].dmin, &u[i]);
-}
-
-/* Formats with a scale per 16 elements (Q2_K, Q3_K, Q6_K): the four 32-element code groups of
- * half h (256-bit, unsigned) and the 16 scales as int16 → elements 128h..128h+127 of u. */
-static void kq_put_half16(kq_unpacked *u, int h, const __m256i q[4], __m256i sc16) {
-    for (int k = 0; k < 2; k++) {
-        int j = 2 * h + k; /* elements 64j..64j+63: sub-blocks 4j..4j+3, 8 int16 lanes each */
-        u->codes[j] = _mm512_inserti64x4(_mm512_castsi256_si512(q[2 * k]), q[2 * k + 1], 1);
-        __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0x00010001, 0x00010001, 0x00010001, 0x00010001, 0x00020002,
-                                         0x00020002, 0x00020002, 0x00020002, 0x00030003, 0x00030003, 0x00030003,
-                                         0x00030003);
-        pick = _mm512_add_epi16(pick, _mm512_set1_epi16((short)(4 * j))); /* lane l: scale 4j + l/8 */
-        u->scales[j] = _mm512_permutexvar_epi16(pick, _mm512_castsi256_si512(sc16));
-    }
-}
-
-static void unpack_q6_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
-    const lq_block_q6_K *x = (const lq_block_q6_K *)row;
+/* Q2_K…Q6_K: the 256-bit tiles' unpacking (simd256.h), its 32-element groups 2c and 2c+1 put
+ * side by side: their codes, and their scale lanes, are exactly the halves of this tile's
+ * 64-element chunk c. */
+static void kq_widen(void (*unpack)(const void *, int64_t, vq_unpacked *), size_t block_bytes, const void *row,
+                     int64_t n_blocks, kq_unpacked *u) {
     for (int64_t i = 0; i < n_blocks; i++) {
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-        for (int h = 0; h < 2; h++) {
-            __m256i q[4];
-            q6_codes(&x[i], h, q);
-            kq_put_half16(&u[i], h, q, sc16);
+        vq_unpacked v;
+        unpack((const uint8_t *)row + (size_t)i * block_bytes, 1, &v);
+        for (int c = 0; c < 4; c++) {
+            u[i].codes[c] = _mm512_inserti64x4(_mm512_castsi256_si512(v.codes[2 * c]), v.codes[2 * c + 1], 1);
+            u[i].scales[c] = _mm512_inserti64x4(_mm512_castsi256_si512(v.scales[2 * c]), v.scales[2 * c + 1], 1);
+            u[i].neg[c] = 0;
         }
-        u[i].mterms = sc16;
-        u[i].d = s_h2f(x[i].d);
-        u[i].d2 = u[i].d;
+        u[i].mterms = v.mterms;
+        u[i].d = v.d;
+        u[i].d2 = v.d2;
     }
 }
 
-/* Q2_K: codes 0..3, scales the low nibbles, mins the high ones. */
-static void unpack_q2_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
-    const lq_block_q2_K *x = (const lq_block_q2_K *)row;
-    for (int64_t i = 0; i < n_blocks; i++) {
-        __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
-        __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(15)));
-        for (int h = 0; h < 2; h++) {
-            __m256i q[4];
-            q2_codes(&x[i], h, q);
-            kq_put_half16(&u[i], h, q, sc16);
-        }
-        u[i].mterms = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(15)));
-        u[i].d = s_h2f(x[i].d);
-        u[i].d2 = s_h2f(x[i].dmin);
+#define KQ_WIDEN(NAME, VQ_UNPACK, BLOCK_T)                                           \
+    static void NAME(const void *row, int64_t n_blocks, kq_unpacked *u) {            \
+        kq_widen(VQ_UNPACK, sizeof(BLOCK_T), row, n_blocks, u);                      \
     }
-}
-
-/* Q3_K: codes 0..7 (value + 4), signed scales; the −4 offset through bsums. */
-static void unpack_q3_K(const void *row, int64_t n_blocks, kq_unpacked *u) {
-    const lq_block_q3_K *x = (const lq_block_q3_K *)row;
-    for (int64_t i = 0; i < n_blocks; i++) {
-        __m256i sc16 = _mm256_cvtepi8_epi16(unpack_q3_scales_v(x[i].scales));
-        for (int h = 0; h < 2; h++) {
-            __m256i q[4];
-            q3_codes(&x[i], h, q);
-            kq_put_half16(&u[i], h, q, sc16);
-        }
-        u[i].mterms = sc16;
-        u[i].d = s_h2f(x[i].d);
-        u[i].d2 = u[i].d;
-    }
-}
+KQ_WIDEN(unpack_q2_K, vq_unpack_q2_K, lq_block_q2_K)
+KQ_WIDEN(unpack_q3_K, vq_unpack_q3_K, lq_block_q3_K)
+KQ_WIDEN(unpack_q4_K, vq_unpack_q4_K, lq_block_q4_K)
+KQ_WIDEN(unpack_q5_K, vq_unpack_q5_K, lq_block_q5_K)
+KQ_WIDEN(unpack_q6_K, vq_unpack_q6_K, lq_block_q6_K)
 
 /* IQ4_XS: codebook values, signed. The 256-bit kernel multiplies |value| by the activation
  * with the value's sign (vpsignb); here the sign goes onto the activations per row and token

@@ -763,10 +763,20 @@ static void v_dotq2_q4_K(const void *row0, const void *row1, const void *act, in
     out[1] = hsum_ps(acc1) - mins1;
 }
 
+/* Q4_K/Q5_K codes of chunk c (32 bytes at qs): low nibbles + 16 × bit 2c of qh, high nibbles
+ * + 16 × bit 2c+1 (qh all zero for Q4_K). */
+static inline void k5_codes(const uint8_t *qs, __m256i qh, int c, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    __m256i q = _mm256_loadu_si256((const __m256i *)qs);
+    __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m1), 4);
+    __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), m1), 4);
+    *lo = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
+    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
+}
+
 static float v_dotq_q5_K(const void *row, const void *act, int64_t n) {
     const lq_block_q5_K *x = (const lq_block_q5_K *)row;
     const lq_block_q8_K *y = (const lq_block_q8_K *)act;
-    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.0f;
     for (int64_t i = 0; i < n / 256; i++) {
@@ -777,11 +787,8 @@ static float v_dotq_q5_K(const void *row, const void *act, int64_t n) {
         __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m1), 4);
-            __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), m1), 4);
-            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
-            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
+            __m256i lo, hi;
+            k5_codes(x[i].qs + 32 * c, qh, c, &lo, &hi);
             __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
             __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
             sumi = _mm256_add_epi32(sumi, dot_us8_scaled(lo, y0, _mm256_set1_epi16(sc[2 * c])));
@@ -1016,17 +1023,12 @@ typedef struct vq_unpacked {
 /* Q4_K/Q5_K (qh NULL for Q4_K). */
 static void vq_unpack_k4(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, lq_half d, lq_half dmin,
                          vq_unpacked *u) {
-    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
     uint32_t w[4];
     unpack_k4_words(scales, w);
     const uint8_t *sc = (const uint8_t *)w, *mn = sc + 8;
     __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-        __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c), m1), 4);
-        __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c + 1), m1), 4);
-        u->codes[2 * c] = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
-        u->codes[2 * c + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
+        k5_codes(qs + 32 * c, h, c, &u->codes[2 * c], &u->codes[2 * c + 1]);
         u->scales[2 * c] = _mm256_set1_epi16(sc[2 * c]);
         u->scales[2 * c + 1] = _mm256_set1_epi16(sc[2 * c + 1]);
     }
